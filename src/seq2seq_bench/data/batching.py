@@ -1,0 +1,111 @@
+"""Token-budget batching with length bucketing, and the one collate function.
+
+Sentences of similar length are batched together so that padding stays small, and each
+batch holds as many sentences as fit a token budget (fairseq's ``max_tokens``: batch size
+x the longest side), so short-sentence batches are large and long-sentence ones small and
+memory stays flat.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator
+
+import torch
+
+from seq2seq_bench.objectives.base import Example
+
+LABEL_PAD = -100  # ignored by cross-entropy; the only place labels are padded is `collate`
+
+
+def example_cost(example: Example) -> int:
+    return max(len(example.input_ids), len(example.labels))
+
+
+def _batch_sizes(sorted_costs: list[int], max_tokens: int, max_sentences: int | None) -> list[int]:
+    """Greedy cut of length-sorted costs into batches whose padded size fits ``max_tokens``.
+
+    A single example longer than the budget still gets a batch of its own rather than
+    being dropped.
+    """
+    sizes: list[int] = []
+    count = longest = 0
+    for cost in sorted_costs:
+        wider = max(longest, cost)
+        full = max_sentences is not None and count >= max_sentences
+        if count and (wider * (count + 1) > max_tokens or full):
+            sizes.append(count)
+            count, wider = 0, cost
+        count += 1
+        longest = wider
+    if count:
+        sizes.append(count)
+    return sizes
+
+
+def token_budget_batches(
+    examples: list[Example], max_tokens: int, max_sentences: int | None = None
+) -> list[list[Example]]:
+    """Sort by length and cut into batches whose padded size fits ``max_tokens``."""
+    ordered = sorted(examples, key=lambda e: (example_cost(e), len(e.input_ids), len(e.labels)))
+    batches, start = [], 0
+    for size in _batch_sizes([example_cost(e) for e in ordered], max_tokens, max_sentences):
+        batches.append(ordered[start : start + size])
+        start += size
+    return batches
+
+
+def count_batches(
+    costs: list[int], max_tokens: int, bucket_size: int, max_sentences: int | None = None
+) -> int:
+    """How many batches `bucketed_batches` makes of examples with these costs, in this order.
+
+    Used to size an epoch of a stream whose length is otherwise unknown.
+    """
+    total = 0
+    for start in range(0, len(costs), bucket_size):
+        bucket = sorted(costs[start : start + bucket_size])
+        total += len(_batch_sizes(bucket, max_tokens, max_sentences))
+    return total
+
+
+def bucketed_batches(
+    examples: Iterable[Example],
+    max_tokens: int,
+    bucket_size: int,
+    rng: random.Random,
+    max_sentences: int | None = None,
+) -> Iterator[list[Example]]:
+    """Stream version: fill a bucket, batch it by length, yield its batches in random order."""
+    bucket: list[Example] = []
+    for example in examples:
+        bucket.append(example)
+        if len(bucket) >= bucket_size:
+            batches = token_budget_batches(bucket, max_tokens, max_sentences)
+            rng.shuffle(batches)
+            yield from batches
+            bucket = []
+    if bucket:
+        batches = token_budget_batches(bucket, max_tokens, max_sentences)
+        rng.shuffle(batches)
+        yield from batches
+
+
+def collate(batch: list[Example], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad inputs with ``pad_token_id`` and labels with -100; keep example indices."""
+    width_in = max(len(e.input_ids) for e in batch)
+    width_out = max(len(e.labels) for e in batch)
+    input_ids = torch.full((len(batch), width_in), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(batch), width_in), dtype=torch.long)
+    labels = torch.full((len(batch), width_out), LABEL_PAD, dtype=torch.long)
+    for row, example in enumerate(batch):
+        input_ids[row, : len(example.input_ids)] = torch.tensor(example.input_ids)
+        attention_mask[row, : len(example.input_ids)] = 1
+        labels[row, : len(example.labels)] = torch.tensor(example.labels)
+    index = torch.tensor([e.index for e in batch], dtype=torch.long)
+    return {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "labels": labels,
+        "index": index,
+    }

@@ -1,0 +1,268 @@
+"""The LightningDataModule: tokenizer, one scan of the corpus, the train stream, eval sets.
+
+`setup` reads the corpus once in order to (1) count kept and skipped lines per split,
+(2) hold the small validation and test splits in memory, (3) measure the training
+split's token lengths to size an epoch. Skipped lines are reported there, once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from seq2seq_bench.data.batching import collate, count_batches, example_cost, token_budget_batches
+from seq2seq_bench.data.corpora import Corpus, ReadStats
+from seq2seq_bench.data.evalset import EvalSet
+from seq2seq_bench.data.split import split_of
+from seq2seq_bench.data.streaming import TrainStream
+from seq2seq_bench.data.tokenizer import cache_key, load_or_train
+from seq2seq_bench.objectives.base import Objective, Tokenizers
+
+log = logging.getLogger(__name__)
+
+
+class EpochAwareLoader(DataLoader):
+    """Tells the stream which epoch it is each time Lightning starts iterating.
+
+    Lightning creates the train iterator after `current_epoch` is set (also when it
+    resumes from a checkpoint), so reading it here gives every epoch its own shuffle.
+    """
+
+    def __init__(self, *args: Any, epoch_source: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.epoch_source = epoch_source
+
+    def __iter__(self):  # type: ignore[override]
+        if self.epoch_source is not None:
+            self.dataset.set_epoch(self.epoch_source())
+        return super().__iter__()
+
+
+class TranslationDataModule(L.LightningDataModule):
+    def __init__(
+        self,
+        corpus: Corpus,
+        objective: Objective,
+        *,
+        extra_test_sets: dict[str, Corpus] | None = None,
+        val_fraction: float = 0.05,
+        test_fraction: float = 0.05,
+        split_salt: str = "",
+        vocab_size: int = 8000,
+        tokenizer_algorithm: str = "bpe",
+        tokenizer_min_frequency: int = 2,
+        max_tokens: int = 4096,
+        max_sentences: int | None = None,
+        eval_max_tokens: int = 8192,
+        bucket_size: int = 8192,
+        shuffle_buffer: int = 10_000,
+        num_shards: int = 16,
+        num_workers: int = 0,
+        seed: int = 0,
+        cache_dir: str = ".cache",
+        max_eval_pairs: int | None = None,
+        strict: bool = False,
+    ) -> None:
+        super().__init__()
+        self.corpus, self.objective = corpus, objective
+        self.extra_test_sets = dict(extra_test_sets or {})
+        self.val_fraction, self.test_fraction, self.split_salt = (
+            val_fraction,
+            test_fraction,
+            split_salt,
+        )
+        self.vocab_size, self.tokenizer_algorithm = vocab_size, tokenizer_algorithm
+        self.tokenizer_min_frequency = tokenizer_min_frequency
+        self.max_tokens, self.max_sentences, self.eval_max_tokens = (
+            max_tokens,
+            max_sentences,
+            eval_max_tokens,
+        )
+        self.bucket_size, self.shuffle_buffer, self.num_shards = (
+            bucket_size,
+            shuffle_buffer,
+            num_shards,
+        )
+        self.num_workers, self.seed, self.cache_dir = num_workers, seed, cache_dir
+        self.max_eval_pairs = max_eval_pairs
+        self.strict = strict  # applied by the corpus configs; kept here for the record
+        self.tokenizers: Tokenizers | None = None
+        self.tokenizer_dir: Path | None = None
+        self.eval_sets: dict[str, EvalSet] = {}
+        self.stats: dict[str, Any] = {}
+        self._batches_per_epoch = 0
+
+    # -- tokenizer ----------------------------------------------------------------------
+    def _split(self, source: str) -> str:
+        return split_of(source, self.val_fraction, self.test_fraction, self.split_salt)
+
+    def _train_texts(self) -> Iterator[str]:
+        for source, target in self.corpus.iter_pairs():
+            if self._split(source) == "train":
+                yield source
+                yield target
+
+    def build_tokenizers(self) -> Tokenizers:
+        """Load the cached shared tokenizer for this corpus and settings, or train it."""
+        if self.tokenizers is None:
+            settings = {
+                "vocab_size": self.vocab_size,
+                "algorithm": self.tokenizer_algorithm,
+                "min_frequency": self.tokenizer_min_frequency,
+                "val": self.val_fraction,
+                "test": self.test_fraction,
+                "salt": self.split_salt,
+                "version": 1,
+            }
+            key = cache_key(self.corpus.fingerprint(), settings)
+            tokenizer, self.tokenizer_dir, trained = load_or_train(
+                self.cache_dir,
+                key,
+                self._train_texts,
+                self.vocab_size,
+                self.tokenizer_algorithm,
+                self.tokenizer_min_frequency,
+            )
+            log.info(
+                "%s tokenizer %s (%d tokens)",
+                "trained" if trained else "cached",
+                self.tokenizer_dir,
+                len(tokenizer),
+            )
+            self.tokenizers = Tokenizers(tokenizer, tokenizer)
+        return self.tokenizers
+
+    def prepare_data(self) -> None:
+        self.build_tokenizers()
+
+    # -- one scan of the corpus ---------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if self.eval_sets:
+            return
+        tokenizers = self.build_tokenizers()
+        read = ReadStats()
+        per_split: Counter[str] = Counter()
+        held_out: dict[str, list[tuple[str, str]]] = {"val": [], "test": []}
+        costs: list[int] = []
+        chunk: list[tuple[str, str]] = []
+        truncated = 0
+
+        def flush() -> None:
+            nonlocal truncated
+            for example in self.objective.encode(chunk, tokenizers):
+                costs.append(example_cost(example))
+                truncated += self._is_truncated(example)
+            chunk.clear()
+
+        for pair in self.corpus.iter_pairs(stats=read):
+            split = self._split(pair[0])
+            per_split[split] += 1
+            if split == "train":
+                chunk.append(pair)
+                if len(chunk) >= 2048:
+                    flush()
+            else:
+                held_out[split].append(pair)
+        flush()
+        if read.total_skipped:
+            log.warning("skipped %d malformed lines: %s", read.total_skipped, dict(read.skipped))
+        if not costs:
+            raise ValueError("the training split is empty: check the corpus and data.*_fraction")
+        for name, pairs in held_out.items():
+            self.eval_sets[name] = EvalSet.from_pairs(name, pairs[: self.max_eval_pairs])
+        for name, corpus in self.extra_test_sets.items():
+            extra = ReadStats()
+            self.eval_sets[name] = EvalSet.from_pairs(name, list(corpus.iter_pairs(stats=extra)))
+            if extra.total_skipped:
+                log.warning(
+                    "%s: skipped %d malformed lines: %s",
+                    name,
+                    extra.total_skipped,
+                    dict(extra.skipped),
+                )
+        world = self.trainer.world_size if self.trainer is not None else 1
+        total = count_batches(costs, self.max_tokens, self.bucket_size, self.max_sentences)
+        self._batches_per_epoch = max(1, total // world)
+        self.stats = {
+            "read": read.as_dict(),
+            "pairs": dict(per_split),
+            "train_truncated": truncated,
+            "distinct_sources": {k: len(v.sources) for k, v in self.eval_sets.items()},
+            "batches_per_epoch": self._batches_per_epoch,
+        }
+        log.info("data: %s", self.stats)
+
+    def _is_truncated(self, example: Any) -> bool:
+        limits = (
+            getattr(self.objective, "max_source_tokens", None),
+            getattr(self.objective, "max_target_tokens", None),
+        )
+        return any(
+            limit is not None and len(ids) >= limit
+            for ids, limit in zip((example.input_ids, example.labels), limits, strict=True)
+        )
+
+    # -- loaders ------------------------------------------------------------------------
+    def train_dataloader(self) -> DataLoader:
+        assert self.tokenizers is not None, "call setup() first"
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        world = self.trainer.world_size if self.trainer is not None else 1
+        stream = TrainStream(
+            self.corpus,
+            self.objective,
+            self.tokenizers,
+            val_fraction=self.val_fraction,
+            test_fraction=self.test_fraction,
+            split_salt=self.split_salt,
+            max_tokens=self.max_tokens,
+            max_sentences=self.max_sentences,
+            bucket_size=self.bucket_size,
+            shuffle_buffer=self.shuffle_buffer,
+            num_shards=self.num_shards,
+            seed=self.seed,
+            rank=rank,
+            world_size=world,
+            batches_per_epoch=self._batches_per_epoch,
+        )
+        epoch_source = (lambda: self.trainer.current_epoch) if self.trainer is not None else None
+        return EpochAwareLoader(
+            stream,
+            batch_size=None,
+            num_workers=self.num_workers,
+            epoch_source=epoch_source,
+            persistent_workers=False,
+            prefetch_factor=4 if self.num_workers else None,
+        )
+
+    def eval_batches(self, name: str) -> list[dict[str, torch.Tensor]]:
+        """Deterministic, length-sorted batches of an eval set; `index` maps rows to pairs."""
+        assert self.tokenizers is not None, "call setup() first"
+        evalset = self.eval_sets[name]
+        examples = self.objective.encode(evalset.pairs, self.tokenizers)
+        examples = [type(e)(e.input_ids, e.labels, i) for i, e in enumerate(examples)]
+        pad = self.tokenizers.source.pad_token_id
+        return [collate(b, pad) for b in token_budget_batches(examples, self.eval_max_tokens)]
+
+    def _eval_loader(self, name: str) -> DataLoader:
+        return DataLoader(self.eval_batches(name), batch_size=None, shuffle=False)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader("val")
+
+    def test_set_names(self) -> list[str]:
+        return ["test", *self.extra_test_sets]
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return [self._eval_loader(name) for name in self.test_set_names()]
+
+
+def default_cache_dir() -> str:
+    return os.environ.get("S2S_CACHE_DIR", str(Path.home() / ".cache" / "seq2seq_bench"))

@@ -1,0 +1,251 @@
+"""Seq2SeqModule: one LightningModule for every backbone, objective and freezing strategy.
+
+The backbone is any Hugging Face encoder-decoder `PreTrainedModel`; the module only
+needs `model(input_ids, attention_mask, labels) -> logits` and `model.generate()`.
+Loss, token accuracy and perplexity aggregate as exact corpus-level sums; BLEU, chrF and
+exact match come from decoding and `metrics.score_texts`, the same function every other
+tool uses.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lightning as L
+import torch
+import torch.distributed as dist
+from lightning.pytorch.callbacks import Timer
+from torchmetrics import SumMetric
+from transformers import PreTrainedModel
+
+from seq2seq_bench.data.batching import LABEL_PAD
+from seq2seq_bench.data.evalset import EvalSet
+from seq2seq_bench.metrics import perplexity, score_texts, token_counts
+from seq2seq_bench.objectives.base import Tokenizers
+from seq2seq_bench.schedules import make_lambda
+
+
+class Seq2SeqModule(L.LightningModule):
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizers: Tokenizers,
+        *,
+        lr: float = 5e-4,
+        betas: tuple[float, float] = (0.9, 0.98),
+        weight_decay: float = 0.01,
+        eps: float = 1e-8,
+        scheduler: str = "cosine",
+        warmup_steps: int = 1000,
+        min_lr_ratio: float = 0.01,
+        label_smoothing: float = 0.1,
+        val_generation: dict[str, Any] | None = None,
+        test_generation: dict[str, Any] | None = None,
+        val_decode_limit: int | None = 500,
+        eval_sets: dict[str, EvalSet] | None = None,
+        decode: bool = True,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["model", "tokenizers", "eval_sets"])
+        self.model, self.tokenizers = model, tokenizers
+        self.val_generation = dict(val_generation or {"num_beams": 1, "max_new_tokens": 64})
+        self.test_generation = dict(test_generation or self.val_generation)
+        self.eval_sets = dict(eval_sets or {})
+        self.test_set_names: list[str] = ["test"]
+        self.test_results: dict[str, dict[str, Any]] = {}
+        self._sums = torch.nn.ModuleDict(
+            {k: SumMetric(sync_on_compute=True) for k in ("nll", "correct", "tokens")}
+        )
+        self._decoded: list[tuple[int, str]] = []
+        self._last_step_time: float | None = None
+
+    # -- training -----------------------------------------------------------------------
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        out = self.model(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            labels=batch["labels"],
+        )
+        return out.logits
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        logits = self(batch)
+        loss = torch.nn.functional.cross_entropy(
+            logits.float().reshape(-1, logits.size(-1)),
+            batch["labels"].reshape(-1),
+            ignore_index=LABEL_PAD,
+            label_smoothing=self.hparams.label_smoothing,
+        )
+        tokens = int(batch["attention_mask"].sum() + (batch["labels"] != LABEL_PAD).sum())
+        now = time.perf_counter()
+        if self._last_step_time is not None:
+            self.log("train/tokens_per_sec", tokens / max(now - self._last_step_time, 1e-9))
+        self._last_step_time = now
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/batch_tokens", float(tokens))
+        return loss
+
+    def _progress(self, step: int) -> float:
+        """Fraction of the training budget used: steps or wall clock, whichever is further."""
+        fractions = [0.0]
+        total = self.trainer.estimated_stepping_batches
+        if total not in (None, float("inf")) and total > 0:
+            fractions.append(step / total)
+        timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None)
+        remaining = timer.time_remaining("train") if timer is not None else None
+        if remaining is not None:
+            elapsed = timer.time_elapsed("train")
+            fractions.append(elapsed / max(elapsed + remaining, 1e-9))
+        return max(fractions)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        decay, no_decay = [], []
+        for name, param in self.model.named_parameters():
+            if param.requires_grad:
+                (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
+        groups = [
+            {"params": decay, "weight_decay": self.hparams.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        kwargs = dict(lr=self.hparams.lr, betas=tuple(self.hparams.betas), eps=self.hparams.eps)
+        try:
+            optimizer = torch.optim.AdamW(groups, fused=True, **kwargs)
+        except (RuntimeError, TypeError):  # no fused kernel for this device/dtype
+            optimizer = torch.optim.AdamW(groups, **kwargs)
+        schedule = make_lambda(
+            self.hparams.scheduler,
+            self.hparams.warmup_steps,
+            self.hparams.min_lr_ratio,
+            self._progress,
+        )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+    # -- evaluation ---------------------------------------------------------------------
+    def _eval_step(
+        self,
+        batch: dict[str, torch.Tensor],
+        evalset: EvalSet | None,
+        limit: int | None,
+        generation: dict,
+    ) -> None:
+        nll, correct, tokens = token_counts(self(batch), batch["labels"])
+        self._sums["nll"].update(nll)
+        self._sums["correct"].update(correct)
+        self._sums["tokens"].update(tokens)
+        if not self.hparams.decode or evalset is None:
+            return
+        rows = [
+            r
+            for r, i in enumerate(batch["index"].tolist())
+            if evalset.pair_is_first[i] and (limit is None or evalset.pair_source[i] < limit)
+        ]
+        if rows:
+            hypotheses = self.translate(
+                batch["input_ids"][rows], batch["attention_mask"][rows], generation
+            )
+            for row, hypothesis in zip(rows, hypotheses, strict=True):
+                self._decoded.append((evalset.pair_source[int(batch["index"][row])], hypothesis))
+
+    @torch.no_grad()
+    def translate(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, generation: dict
+    ) -> list[str]:
+        width = int(attention_mask.sum(1).max())
+        out = self.model.generate(
+            input_ids=input_ids[:, :width], attention_mask=attention_mask[:, :width], **generation
+        )
+        tokenizer = self.tokenizers.target
+        out = out.masked_fill((out < 0) | (out >= len(tokenizer)), tokenizer.pad_token_id)
+        return tokenizer.batch_decode(
+            out, skip_special_tokens=True, clean_up_tokenization_spaces=False
+        )
+
+    def _gathered_decodes(self) -> dict[int, str]:
+        decoded = self._decoded
+        if dist.is_available() and dist.is_initialized():
+            parts: list[list[tuple[int, str]]] = [[] for _ in range(dist.get_world_size())]
+            dist.all_gather_object(parts, decoded)
+            decoded = [item for part in parts for item in part]
+        self._decoded = []
+        return dict(decoded)  # a sampler's padding repeats rows: keep one per source
+
+    def _epoch_metrics(
+        self, evalset: EvalSet | None
+    ) -> tuple[dict[str, float], list[tuple[str, list[str], str]]]:
+        nll, correct, tokens = (
+            float(self._sums[k].compute()) for k in ("nll", "correct", "tokens")
+        )
+        for metric in self._sums.values():
+            metric.reset()
+        metrics = {
+            "loss": nll / max(tokens, 1),
+            "token_acc": 100.0 * correct / max(tokens, 1),
+            "ppl": perplexity(nll / max(tokens, 1)),
+        }
+        decoded = self._gathered_decodes()
+        rows: list[tuple[str, list[str], str]] = []
+        if decoded and evalset is not None:
+            order = sorted(decoded)
+            hyps = [decoded[i] for i in order]
+            refs = [evalset.references[i] for i in order]
+            every = score_texts(hyps, refs)
+            first = score_texts(hyps, [r[:1] for r in refs])
+            metrics |= {"bleu": every.bleu, "chrf": every.chrf, "exact_match": every.exact_match}
+            metrics |= {
+                "bleu_first_ref": first.bleu,
+                "chrf_first_ref": first.chrf,
+                "decoded": float(len(hyps)),
+            }
+            self.signatures = {"bleu": every.bleu_signature, "chrf": every.chrf_signature}
+            rows = [(evalset.sources[i], evalset.references[i], decoded[i]) for i in order]
+        return metrics, rows
+
+    def on_validation_epoch_start(self) -> None:
+        self._decoded = []
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(
+            batch, self.eval_sets.get("val"), self.hparams.val_decode_limit, self.val_generation
+        )
+
+    def on_validation_epoch_end(self) -> None:
+        metrics, _ = self._epoch_metrics(self.eval_sets.get("val"))
+        for key, value in metrics.items():
+            self.log(
+                f"val/{key}",
+                value,
+                prog_bar=key in ("loss", "bleu"),
+                sync_dist=False,
+                rank_zero_only=False,
+            )
+
+    def on_test_epoch_start(self) -> None:
+        self._decoded, self._test_dataloader_idx = [], None
+
+    def test_step(
+        self, batch: dict[str, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if self._test_dataloader_idx is not None and dataloader_idx != self._test_dataloader_idx:
+            self._finish_test_set(self._test_dataloader_idx)
+        self._test_dataloader_idx = dataloader_idx
+        name = self.test_set_names[dataloader_idx]
+        self._eval_step(batch, self.eval_sets.get(name), None, self.test_generation)
+
+    def _finish_test_set(self, dataloader_idx: int) -> None:
+        name = self.test_set_names[dataloader_idx]
+        metrics, rows = self._epoch_metrics(self.eval_sets.get(name))
+        self.test_results[name] = {"metrics": metrics, "rows": rows}
+
+    def on_test_epoch_end(self) -> None:
+        if self._test_dataloader_idx is not None:
+            self._finish_test_set(self._test_dataloader_idx)
+        for name, result in self.test_results.items():
+            for key, value in result["metrics"].items():
+                self.log(
+                    f"test/{name}/{key}", value, add_dataloader_idx=False, rank_zero_only=False
+                )

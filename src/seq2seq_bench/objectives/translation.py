@@ -1,0 +1,32 @@
+"""Supervised translation: read the source (with an optional task prefix), predict the target."""
+
+from __future__ import annotations
+
+from seq2seq_bench.objectives.base import Example, Objective, Tokenizers
+
+
+class TranslationObjective(Objective):
+    """``prefix`` is prepended to every source, as T5 expects ("translate English to French: ")."""
+
+    is_translation = True
+
+    def __init__(
+        self, prefix: str = "", max_source_tokens: int = 128, max_target_tokens: int = 128
+    ):
+        self.prefix = prefix
+        self.max_source_tokens = max_source_tokens
+        self.max_target_tokens = max_target_tokens
+
+    def source_text(self, source: str) -> str:
+        return self.prefix + source
+
+    def encode(self, pairs: list[tuple[str, str]], tokenizers: Tokenizers) -> list[Example]:
+        sources = tokenizers.source(
+            [self.source_text(s) for s, _ in pairs],
+            truncation=True,
+            max_length=self.max_source_tokens,
+        )["input_ids"]
+        targets = tokenizers.target(
+            [t for _, t in pairs], truncation=True, max_length=self.max_target_tokens
+        )["input_ids"]
+        return [Example(list(s), list(t)) for s, t in zip(sources, targets, strict=True)]

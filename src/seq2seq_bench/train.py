@@ -1,0 +1,172 @@
+"""`python train.py ...`: compose -> instantiate -> fit -> test -> artefacts.
+
+Every run writes into its Hydra run dir: `config.yaml` (resolved), `checkpoints/`
+(best + last), `metrics.json`, `predictions.tsv` (one per extra test set too), `model/`
+(the best weights and tokenizer as a plain `save_pretrained` export) and logger files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+from seq2seq_bench.module import Seq2SeqModule
+
+log = logging.getLogger(__name__)
+
+CONF_DIR = os.environ.get("S2S_CONF_DIR", str(Path(__file__).resolve().parents[2] / "conf"))
+
+
+def resolve_precision(requested: str) -> str:
+    """`auto`: bf16-mixed on a GPU that supports it, fp32 on CPU (no fast bf16 there)."""
+    if requested != "auto":
+        return requested
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "32-true"
+
+
+def count_parameters(model: torch.nn.Module) -> dict[str, int]:
+    unique = {id(p): p for p in model.parameters()}.values()  # tied tensors count once
+    return {
+        "total": sum(p.numel() for p in unique),
+        "trainable": sum(p.numel() for p in unique if p.requires_grad),
+    }
+
+
+def write_predictions(path: Path, rows: list[tuple[str, list[str], str]]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("source\treference\thypothesis\tother_references\n")
+        for source, refs, hyp in rows:
+            f.write(f"{source}\t{refs[0]}\t{hyp}\t{' ||| '.join(refs[1:])}\n")
+
+
+def print_summary(metrics: dict[str, Any]) -> None:
+    table = Table(title=f"final metrics  ({metrics['output_dir']})")
+    columns = [
+        "loss",
+        "ppl",
+        "token_acc",
+        "exact_match",
+        "bleu",
+        "chrf",
+        "bleu_first_ref",
+        "chrf_first_ref",
+    ]
+    table.add_column("test set")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for name, values in metrics["test"].items():
+        table.add_row(name, *(f"{values[c]:.2f}" if c in values else "-" for c in columns))
+    Console().print(table)
+    params = metrics["params"]
+    Console().print(
+        f"params {params['trainable']:,} trainable / {params['total']:,} total; "
+        f"fit {metrics['fit_time_sec']:.0f}s over {metrics['epochs']} epochs ({metrics['steps']} steps)"
+    )
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    L.seed_everything(cfg.seed, workers=True)
+
+    objective = instantiate(cfg.objective)
+    datamodule = instantiate(cfg.data, objective=objective)
+    tokenizers = datamodule.build_tokenizers()
+    model = instantiate(cfg.model)(tokenizers=tokenizers)
+    datamodule.setup("fit")
+    module = Seq2SeqModule(
+        model,
+        tokenizers,
+        eval_sets=datamodule.eval_sets,
+        decode=objective.is_translation,
+        **OmegaConf.to_container(cfg.module, resolve=True),
+    )
+    module.test_set_names = datamodule.test_set_names()
+    params = count_parameters(model)
+    log.info("parameters: %s", params)
+
+    monitor = "val/bleu" if objective.is_translation else "val/loss"
+    checkpoint = ModelCheckpoint(
+        dirpath=out_dir / "checkpoints",
+        filename="best",
+        monitor=monitor,
+        mode="max" if monitor.endswith("bleu") else "min",
+        save_last=True,
+        save_top_k=1,
+    )
+    callbacks = [checkpoint, LearningRateMonitor(logging_interval="step")]
+    if cfg.get("progress_bar", "rich") == "rich":
+        callbacks.append(RichProgressBar())
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        precision=resolve_precision(cfg.trainer.precision),
+        default_root_dir=str(out_dir),
+    )
+    if trainer.is_global_zero:
+        OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
+
+    fit_started = time.time()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    fit_time = time.time() - fit_started
+    val_metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+
+    best = checkpoint.best_model_path or None
+    if cfg.get("run_test", True):
+        trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)
+    if not trainer.is_global_zero:
+        return {}
+
+    for name, result in module.test_results.items():
+        suffix = "" if name == "test" else f"_{name}"
+        if result["rows"]:
+            write_predictions(out_dir / f"predictions{suffix}.tsv", result["rows"])
+    model.save_pretrained(out_dir / "model")
+    tokenizers.target.save_pretrained(out_dir / "model")
+    epochs = max(trainer.current_epoch, 1)
+    metrics = {
+        "output_dir": str(out_dir),
+        "test": {name: r["metrics"] for name, r in module.test_results.items()},
+        "val": val_metrics,
+        "signatures": getattr(module, "signatures", {}),
+        "test_generation": module.test_generation,
+        "params": params,
+        "data": datamodule.stats,
+        "epochs": trainer.current_epoch,
+        "steps": trainer.global_step,
+        "fit_time_sec": fit_time,
+        "time_per_epoch_sec": fit_time / epochs,
+        "wall_time_sec": time.time() - started,
+        "best_checkpoint": best,
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    print_summary(metrics)
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    metrics = train(cfg)
+    target = cfg.get("optimized_metric")
+    if target and metrics:
+        section, name, key = target.split("/")
+        return float(metrics[section][name][key])
+    return None

@@ -1,0 +1,62 @@
+"""Shared fixtures: small corpora written to tmp dirs, and composed Hydra configs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from seq2seq_bench.train import CONF_DIR
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+EN_FR = [
+    ("The cat is black.", "Le chat est noir."),
+    ("The dog is small.", "Le chien est petit."),
+    ("I like apples.", "J'aime les pommes."),
+    ("Where is the station?", "Où est la gare ?"),
+    ("Good morning.", "Bonjour."),
+    ("Thank you.", "Merci."),
+]
+
+
+@pytest.fixture
+def tsv_file(tmp_path: Path) -> Path:
+    path = tmp_path / "pairs.tsv"
+    path.write_text("".join(f"{en}\t{fr}\n" for en, fr in EN_FR), encoding="utf-8")
+    return path
+
+
+def compose_config(tmp_path: Path, overrides: list[str]) -> DictConfig:
+    """The real `conf/train.yaml`, composed as `train.py` would, writing into tmp_path."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path / "run")
+        cfg.paths.cache_dir = str(tmp_path / "cache")
+        del cfg.hydra
+    return cfg
+
+
+TINY = [
+    "model=transformer_tiny",
+    "trainer.max_epochs=1",
+    "trainer.accelerator=cpu",
+    "trainer.devices=1",
+    "trainer.enable_model_summary=false",
+    "progress_bar=none",
+    "data.vocab_size=400",
+    "module.val_decode_limit=20",
+    "module.test_generation.num_beams=2",
+    "module.test_generation.max_new_tokens=16",
+    "module.val_generation.max_new_tokens=16",
+]

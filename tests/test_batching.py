@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import random
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from seq2seq_bench.data.batching import (
+    LABEL_PAD,
+    bucketed_batches,
+    collate,
+    count_batches,
+    example_cost,
+    token_budget_batches,
+)
+from seq2seq_bench.objectives.base import Example
+
+lengths = st.lists(st.tuples(st.integers(1, 60), st.integers(1, 60)), min_size=1, max_size=300)
+
+
+def _examples(sizes: list[tuple[int, int]]) -> list[Example]:
+    return [Example([7] * s, [9] * t, i) for i, (s, t) in enumerate(sizes)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(lengths, st.integers(60, 1000))
+def test_batches_respect_budget_and_keep_every_example(
+    sizes: list[tuple[int, int]], budget: int
+) -> None:
+    examples = _examples(sizes)
+    batches = token_budget_batches(examples, budget)
+    assert sorted(e.index for b in batches for e in b) == list(range(len(examples)))
+    for batch in batches:
+        padded = len(batch) * max(example_cost(e) for e in batch)
+        assert padded <= budget or len(batch) == 1
+
+
+@settings(max_examples=30, deadline=None)
+@given(lengths, st.integers(60, 1000), st.integers(1, 50))
+def test_count_batches_matches_the_stream(
+    sizes: list[tuple[int, int]], budget: int, bucket: int
+) -> None:
+    examples = _examples(sizes)
+    streamed = list(bucketed_batches(examples, budget, bucket, random.Random(0)))
+    assert count_batches([example_cost(e) for e in examples], budget, bucket) == len(streamed)
+    assert sorted(e.index for b in streamed for e in b) == list(range(len(examples)))
+
+
+def test_bucketing_keeps_padding_small() -> None:
+    rng = random.Random(0)
+    sources = [rng.randint(3, 40) for _ in range(2000)]
+    examples = _examples([(s, max(1, s + rng.randint(-3, 3))) for s in sources])
+    batches = list(bucketed_batches(examples, 1024, 1000, rng))
+    real = sum(example_cost(e) for e in examples)
+    padded = sum(len(b) * max(example_cost(e) for e in b) for b in batches)
+    assert padded / real < 1.1
+
+
+def test_max_sentences_caps_batch_size() -> None:
+    batches = token_budget_batches(_examples([(2, 2)] * 50), 10_000, max_sentences=8)
+    assert max(len(b) for b in batches) == 8
+
+
+def test_collate_pads_labels_with_minus_100_and_inputs_with_pad() -> None:
+    batch = collate(
+        [Example([5, 6, 1], [7, 1], 0), Example([5, 1], [7, 8, 9, 1], 1)], pad_token_id=0
+    )
+    assert batch["input_ids"].tolist() == [[5, 6, 1], [5, 1, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
+    assert batch["labels"].tolist() == [[7, 1, LABEL_PAD, LABEL_PAD], [7, 8, 9, 1]]
+    assert batch["index"].tolist() == [0, 1]
+    assert batch["labels"].dtype == torch.long

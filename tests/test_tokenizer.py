@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from seq2seq_bench.data.tokenizer import (
+    NUM_SENTINELS,
+    cache_key,
+    load_or_train,
+    sentinel,
+    train_tokenizer,
+)
+
+from .conftest import EN_FR
+
+TEXTS = [t for pair in EN_FR for t in pair] * 20
+
+
+def test_special_tokens_have_fixed_ids_and_eos_is_appended() -> None:
+    tok = train_tokenizer(TEXTS, vocab_size=300)
+    assert (tok.pad_token_id, tok.eos_token_id, tok.unk_token_id) == (0, 1, 2)
+    assert tok.convert_tokens_to_ids(sentinel(0)) == 5
+    assert tok.convert_tokens_to_ids(sentinel(NUM_SENTINELS - 1)) == 5 + NUM_SENTINELS - 1
+    ids = tok("Où est la gare ?")["input_ids"]
+    assert ids[-1] == tok.eos_token_id
+    assert tok.decode(ids, skip_special_tokens=True) == "Où est la gare ?"
+
+
+def test_sentinels_are_single_tokens() -> None:
+    tok = train_tokenizer(TEXTS, vocab_size=300)
+    ids = tok(f"Le chat {sentinel(3)} noir.")["input_ids"]
+    assert tok.convert_tokens_to_ids(sentinel(3)) in ids
+
+
+def test_tokenizer_is_cached_by_key(tmp_path: Path) -> None:
+    calls = []
+
+    def texts():
+        calls.append(1)
+        return iter(TEXTS)
+
+    key = cache_key("corpus-a", {"vocab_size": 300})
+    first, path, trained = load_or_train(tmp_path, key, texts, 300)
+    second, path2, trained2 = load_or_train(tmp_path, key, texts, 300)
+    assert trained and not trained2 and path == path2 and len(calls) == 1
+    assert first("Le chat.")["input_ids"] == second("Le chat.")["input_ids"]
+    assert cache_key("corpus-b", {"vocab_size": 300}) != key
+    assert cache_key("corpus-a", {"vocab_size": 301}) != key
+
+
+def test_too_small_vocab_is_refused() -> None:
+    with pytest.raises(ValueError, match="too small"):
+        train_tokenizer(TEXTS, vocab_size=100)

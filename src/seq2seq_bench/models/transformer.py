@@ -1,0 +1,489 @@
+"""The vanilla Transformer (Vaswani et al., 2017) as a Hugging Face ``PreTrainedModel``.
+
+Being a real ``PreTrainedModel`` + ``GenerationMixin`` buys ``save_pretrained``/``from_pretrained``,
+the Auto classes and the whole of ``generate()`` (greedy, beam, sampling, n-gram blocking) for free,
+so the training and evaluation code treats this backbone exactly like T5, BART or Marian.
+
+Written against the transformers 5.x API: configs are dataclasses, caches are ``Cache`` objects
+(``EncoderDecoderCache`` holding a ``DynamicCache`` per attention kind) and ``_tied_weights_keys`` is
+a ``{target: source}`` mapping that ``post_init``/``from_pretrained`` resolve into shared parameters.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from transformers import (
+    AutoConfig,
+    AutoModelForSeq2SeqLM,
+    GenerationMixin,
+    PretrainedConfig,
+    PreTrainedModel,
+)
+from transformers import initialization as init
+from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache
+from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPast, Seq2SeqLMOutput
+
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"relu": F.relu, "gelu": F.gelu}
+POSITION_EMBEDDINGS = ("sinusoidal", "learned")
+
+
+class TransformerConfig(PretrainedConfig):
+    """Hyper-parameters of the encoder-decoder Transformer; defaults are the paper's *base* model,
+    except ``norm_first=True`` (pre-norm trains stably without warm-up tricks)."""
+
+    model_type = "s2s_transformer"
+    keys_to_ignore_at_inference = ["past_key_values"]
+    # Generic names that transformers utilities (and get_text_config) look up.
+    attribute_map = {
+        "hidden_size": "d_model",
+        "num_attention_heads": "num_heads",
+        "num_hidden_layers": "encoder_layers",
+    }
+
+    vocab_size: int = 32000
+    d_model: int = 512
+    encoder_layers: int = 6
+    decoder_layers: int = 6
+    num_heads: int = 8
+    d_ff: int = 2048
+    dropout: float = 0.1
+    attention_dropout: float = 0.0
+    activation: str = "relu"
+    norm_first: bool = True
+    position_embedding: str = "sinusoidal"
+    max_position_embeddings: int = 512
+    tie_word_embeddings: bool = True
+    scale_embedding: bool = True
+    layer_norm_eps: float = 1e-5
+    pad_token_id: int | None = 0
+    eos_token_id: int | list[int] | None = 1
+    bos_token_id: int | None = None
+    decoder_start_token_id: int | None = 0
+    is_encoder_decoder: bool = True
+    use_cache: bool = True
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        # Fail at construction (also when loading a config.json), not deep inside the first forward.
+        if self.d_model % self.num_heads != 0:
+            raise ValueError(
+                f"d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads})"
+            )
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"unknown activation {self.activation!r}; expected one of {sorted(ACTIVATIONS)}"
+            )
+        if self.position_embedding not in POSITION_EMBEDDINGS:
+            raise ValueError(
+                f"unknown position_embedding {self.position_embedding!r}; "
+                f"expected one of {list(POSITION_EMBEDDINGS)}"
+            )
+        if self.position_embedding == "sinusoidal" and self.d_model % 2 != 0:
+            raise ValueError(f"sinusoidal positions need an even d_model, got {self.d_model}")
+        super().__post_init__(**kwargs)
+
+
+class PositionalEncoding(nn.Module):
+    """Absolute positions. Sinusoids are computed on the fly rather than stored as a buffer: there is
+    nothing to save, load or re-initialise (transformers 5 builds models on the meta device, so
+    non-persistent buffers would need special care) and there is no length limit."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.dim = config.d_model
+        learned = config.position_embedding == "learned"
+        shape = (config.max_position_embeddings, config.d_model)
+        self.weight = nn.Parameter(torch.empty(shape)) if learned else None
+
+    def forward(self, positions: Tensor) -> Tensor:
+        if self.weight is not None:
+            return F.embedding(positions, self.weight)
+        exponent = torch.arange(0, self.dim, 2, device=positions.device, dtype=torch.float32)
+        inv_freq = torch.exp(exponent * (-math.log(10000.0) / self.dim))
+        angles = positions.float().unsqueeze(-1) * inv_freq
+        # Interleaved as in the paper: PE[pos, 2i] = sin, PE[pos, 2i + 1] = cos.
+        return torch.stack((angles.sin(), angles.cos()), dim=-1).flatten(-2)
+
+
+class _Attention(nn.Module):
+    """Multi-head attention on top of ``F.scaled_dot_product_attention`` (fused kernels on CPU and
+    GPU); heads are a tensor dimension, never a Python loop."""
+
+    def __init__(self, config: TransformerConfig, layer_idx: int) -> None:
+        super().__init__()
+        self.num_heads = config.num_heads
+        self.head_dim = config.d_model // config.num_heads
+        self.dropout = config.attention_dropout
+        self.layer_idx = layer_idx
+        self.out_proj = nn.Linear(config.d_model, config.d_model)
+
+    def _heads(self, x: Tensor, n: int) -> tuple[Tensor, ...]:
+        """Split a fused projection (B, T, n * D) into n views of shape (B, H, T, Dh) without copying."""
+        b, t, _ = x.shape
+        return x.view(b, t, n, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+
+    def _attend(
+        self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, is_causal: bool
+    ) -> Tensor:
+        dropout = self.dropout if self.training else 0.0
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=is_causal
+        )
+        b, _, t, _ = out.shape
+        return self.out_proj(out.transpose(1, 2).reshape(b, t, -1))
+
+
+class SelfAttention(_Attention):
+    """q, k and v come from one fused projection: one large GEMM beats three small ones on CPU."""
+
+    def __init__(self, config: TransformerConfig, layer_idx: int) -> None:
+        super().__init__(config, layer_idx)
+        self.qkv_proj = nn.Linear(config.d_model, 3 * config.d_model)
+
+    def forward(
+        self,
+        x: Tensor,
+        mask: Tensor | None = None,
+        is_causal: bool = False,
+        cache: Cache | None = None,
+    ) -> Tensor:
+        q, k, v = self._heads(self.qkv_proj(x), 3)
+        if cache is not None:  # keys/values of earlier steps are appended, so the cache grows by T
+            k, v = cache.update(k, v, self.layer_idx)
+        return self._attend(q, k, v, mask, is_causal)
+
+
+class CrossAttention(_Attention):
+    """Decoder-to-encoder attention. The encoder output is fixed during decoding, so its keys and
+    values are projected once per sequence and then read back from the cache."""
+
+    def __init__(self, config: TransformerConfig, layer_idx: int) -> None:
+        super().__init__(config, layer_idx)
+        self.q_proj = nn.Linear(config.d_model, config.d_model)
+        self.kv_proj = nn.Linear(config.d_model, 2 * config.d_model)
+
+    def forward(
+        self,
+        x: Tensor,
+        memory: Tensor,
+        mask: Tensor | None = None,
+        cache: EncoderDecoderCache | None = None,
+    ) -> Tensor:
+        (q,) = self._heads(self.q_proj(x), 1)
+        if cache is not None and cache.is_updated.get(self.layer_idx):
+            layer = cache.cross_attention_cache.layers[self.layer_idx]
+            k, v = layer.keys, layer.values
+        else:
+            k, v = self._heads(self.kv_proj(memory), 2)
+            if cache is not None:
+                k, v = cache.cross_attention_cache.update(k, v, self.layer_idx)
+                cache.is_updated[self.layer_idx] = True
+        return self._attend(q, k, v, mask, is_causal=False)
+
+
+class FeedForward(nn.Module):
+    """Position-wise FFN. No inner dropout: the paper only drops sub-layer outputs."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(config.d_model, config.d_ff)
+        self.fc2 = nn.Linear(config.d_ff, config.d_model)
+        self.activation = ACTIVATIONS[config.activation]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(self.activation(self.fc1(x)))
+
+
+class _Layer(nn.Module):
+    """Shared residual wiring, so pre-norm vs post-norm is decided in exactly one place."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.norm_first = config.norm_first
+        self.dropout = nn.Dropout(config.dropout)
+
+    def _residual(
+        self, x: Tensor, norm: nn.LayerNorm, sublayer: Callable[[Tensor], Tensor]
+    ) -> Tensor:
+        if self.norm_first:
+            return x + self.dropout(sublayer(norm(x)))
+        return norm(x + self.dropout(sublayer(x)))
+
+
+class EncoderLayer(_Layer):
+    def __init__(self, config: TransformerConfig, layer_idx: int) -> None:
+        super().__init__(config)
+        self.self_attn = SelfAttention(config, layer_idx)
+        self.self_attn_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.ffn = FeedForward(config)
+        self.ffn_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+
+    def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
+        x = self._residual(x, self.self_attn_norm, lambda h: self.self_attn(h, mask))
+        return self._residual(x, self.ffn_norm, self.ffn)
+
+
+class DecoderLayer(_Layer):
+    def __init__(self, config: TransformerConfig, layer_idx: int) -> None:
+        super().__init__(config)
+        self.self_attn = SelfAttention(config, layer_idx)
+        self.self_attn_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.cross_attn = CrossAttention(config, layer_idx)
+        self.cross_attn_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.ffn = FeedForward(config)
+        self.ffn_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+
+    def forward(
+        self,
+        x: Tensor,
+        memory: Tensor,
+        self_mask: Tensor | None,
+        is_causal: bool,
+        memory_mask: Tensor | None,
+        cache: EncoderDecoderCache | None,
+    ) -> Tensor:
+        self_cache = cache.self_attention_cache if cache is not None else None
+        x = self._residual(
+            x, self.self_attn_norm, lambda h: self.self_attn(h, self_mask, is_causal, self_cache)
+        )
+        x = self._residual(
+            x, self.cross_attn_norm, lambda h: self.cross_attn(h, memory, memory_mask, cache)
+        )
+        return self._residual(x, self.ffn_norm, self.ffn)
+
+
+def padding_mask(attention_mask: Tensor | None) -> Tensor | None:
+    """(B, S) 1/0 mask -> boolean (B, 1, 1, S) that broadcasts over heads and queries in SDPA."""
+    return None if attention_mask is None else attention_mask[:, None, None, :].bool()
+
+
+def causal_mask(
+    q_len: int, past_len: int, attention_mask: Tensor | None, device: torch.device
+) -> tuple[Tensor | None, bool]:
+    """(attn_mask, is_causal) for decoder self-attention over ``past_len`` cached + ``q_len`` new
+    tokens. SDPA's own ``is_causal`` aligns the triangle top-left, which is only right without a
+    cache, so the explicit (bottom-right aligned) mask is built only when it is really needed."""
+    if attention_mask is None:
+        if q_len == 1:
+            return None, False  # one new token may see everything before it
+        if past_len == 0:
+            return None, True
+    query_pos = torch.arange(past_len, past_len + q_len, device=device)[:, None]
+    key_pos = torch.arange(past_len + q_len, device=device)
+    mask = key_pos <= query_pos
+    if attention_mask is not None:
+        # A query always sees itself, so a padded row is never fully masked (SDPA would give NaN).
+        mask = (mask & padding_mask(attention_mask)) | (key_pos == query_pos)
+    return mask, False
+
+
+class _Stack(nn.Module):
+    """What encoder and decoder share: scaled token embedding + positions + dropout, final norm."""
+
+    def __init__(self, config: TransformerConfig, num_layers: int, layer: type[nn.Module]) -> None:
+        super().__init__()
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.d_model)
+        self.embed_positions = PositionalEncoding(config)
+        self.embed_scale = math.sqrt(config.d_model) if config.scale_embedding else 1.0
+        self.dropout = nn.Dropout(config.dropout)
+        self.layers = nn.ModuleList(layer(config, i) for i in range(num_layers))
+        # Post-norm layers already end in a LayerNorm; pre-norm stacks need one on top.
+        norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.final_norm = norm if config.norm_first else nn.Identity()
+
+    def embed(self, input_ids: Tensor, positions: Tensor) -> Tensor:
+        x = self.embed_tokens(input_ids) * self.embed_scale
+        return self.dropout(x + self.embed_positions(positions).to(x.dtype))
+
+
+class TransformerEncoder(_Stack):
+    main_input_name = "input_ids"  # generate() reads it off the module that get_encoder() returns
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__(config, config.encoder_layers, EncoderLayer)
+
+    def forward(
+        self, input_ids: Tensor, attention_mask: Tensor | None = None, **kwargs: Any
+    ) -> BaseModelOutput:
+        """``kwargs`` absorbs the flags ``generate()`` always sends to the encoder
+        (``return_dict``, ``output_attentions``, ``output_hidden_states``)."""
+        x = self.embed(input_ids, torch.arange(input_ids.shape[1], device=input_ids.device))
+        mask = padding_mask(attention_mask)
+        for layer in self.layers:
+            x = layer(x, mask)
+        return BaseModelOutput(last_hidden_state=self.final_norm(x))
+
+
+class TransformerDecoder(_Stack):
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__(config, config.decoder_layers, DecoderLayer)
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        encoder_hidden_states: Tensor,
+        encoder_attention_mask: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        past_key_values: EncoderDecoderCache | None = None,
+        cache_position: Tensor | None = None,
+    ) -> BaseModelOutputWithPast:
+        q_len = input_ids.shape[1]
+        past_len = past_key_values.get_seq_length() if past_key_values is not None else 0
+        # New tokens continue where the cache ends, so cached and full decoding see equal positions.
+        positions = cache_position
+        if positions is None:
+            positions = torch.arange(past_len, past_len + q_len, device=input_ids.device)
+        x = self.embed(input_ids, positions)
+        self_mask, is_causal = causal_mask(q_len, past_len, attention_mask, input_ids.device)
+        memory_mask = padding_mask(encoder_attention_mask)
+        for layer in self.layers:
+            x = layer(x, encoder_hidden_states, self_mask, is_causal, memory_mask, past_key_values)
+        return BaseModelOutputWithPast(
+            last_hidden_state=self.final_norm(x), past_key_values=past_key_values
+        )
+
+
+class TransformerForSeq2Seq(PreTrainedModel, GenerationMixin):
+    """Encoder-decoder Transformer with an LM head. Module names follow T5 (``shared``,
+    ``encoder``, ``decoder``, ``lm_head``) because the framework freezes parameters by prefix."""
+
+    config_class = TransformerConfig
+    config: TransformerConfig
+    main_input_name = "input_ids"
+    _supports_sdpa = True
+    _no_split_modules = ["EncoderLayer", "DecoderLayer"]
+    # transformers 5: {target: source}. Only applied when config.tie_word_embeddings is True; then
+    # the three are one Parameter and only ``shared.weight`` is written to the checkpoint.
+    _tied_weights_keys = {
+        "encoder.embed_tokens.weight": "shared.weight",
+        "decoder.embed_tokens.weight": "shared.weight",
+        "lm_head.weight": "shared.weight",
+    }
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__(config)
+        self.shared = nn.Embedding(config.vocab_size, config.d_model)
+        self.encoder = TransformerEncoder(config)
+        self.decoder = TransformerDecoder(config)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.post_init()  # initialises weights, then ties them
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        """Embeddings ~ N(0, d_model^-0.5): multiplied by sqrt(d_model) they enter at unit scale, and
+        as the tied output matrix they give unit-scale logits. ``transformers.initialization``
+        functions skip tensors already loaded from a checkpoint."""
+        std = self.config.d_model**-0.5
+        if isinstance(module, nn.Embedding):
+            init.normal_(module.weight, std=std)
+            pad = self.config.pad_token_id
+            # Zeroed, not frozen (no padding_idx): pad doubles as decoder start token and must learn.
+            if pad is not None and not getattr(module.weight, "_is_hf_initialized", False):
+                init.zeros_(module.weight[pad])
+        elif isinstance(module, PositionalEncoding) and module.weight is not None:
+            init.normal_(module.weight, std=std)
+        elif isinstance(module, nn.Linear):
+            if module is self.lm_head:  # only matters when untied
+                init.normal_(module.weight, std=std)
+            else:
+                init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.shared
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.shared = value
+        self.encoder.embed_tokens = value
+        self.decoder.embed_tokens = value
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.lm_head = value
+
+    def get_encoder(self, modality: str | None = None) -> TransformerEncoder:
+        return self.encoder
+
+    def get_decoder(self) -> TransformerDecoder:
+        return self.decoder
+
+    def prepare_decoder_input_ids_from_labels(self, labels: Tensor) -> Tensor:
+        """Teacher forcing: the decoder sees the labels shifted right behind the start token, with
+        the -100 loss padding turned back into real pad ids."""
+        start, pad = self.config.decoder_start_token_id, self.config.pad_token_id
+        if start is None or pad is None:
+            raise ValueError("decoder_start_token_id and pad_token_id must be set to shift labels")
+        shifted = labels.new_full(labels.shape, start)
+        shifted[:, 1:] = labels[:, :-1]
+        return shifted.masked_fill_(shifted == -100, pad)
+
+    def forward(
+        self,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        decoder_input_ids: Tensor | None = None,
+        decoder_attention_mask: Tensor | None = None,
+        encoder_outputs: BaseModelOutput | tuple[Tensor, ...] | None = None,
+        past_key_values: EncoderDecoderCache | None = None,
+        labels: Tensor | None = None,
+        use_cache: bool | None = None,
+        return_dict: bool = True,
+        cache_position: Tensor | None = None,
+        **kwargs: Any,
+    ) -> Seq2SeqLMOutput | tuple[Tensor, ...]:
+        """``kwargs`` absorbs generation bookkeeping (``output_attentions`` etc.). The loss is plain
+        token-level cross entropy; label smoothing is the training objective's business."""
+        if labels is not None:
+            use_cache = False  # teacher forcing sees the whole target at once
+            if decoder_input_ids is None:
+                decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
+        if decoder_input_ids is None:
+            raise ValueError("pass decoder_input_ids or labels")
+        if use_cache is None:  # a cache only pays off when decoding step by step
+            use_cache = past_key_values is not None or (self.config.use_cache and not self.training)
+
+        if encoder_outputs is None:
+            encoder_outputs = self.encoder(input_ids, attention_mask)
+        elif not isinstance(encoder_outputs, BaseModelOutput):
+            encoder_outputs = BaseModelOutput(last_hidden_state=encoder_outputs[0])
+
+        cache = past_key_values if use_cache else None
+        if use_cache and cache is None:
+            cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        decoded = self.decoder(
+            decoder_input_ids,
+            encoder_outputs.last_hidden_state,
+            encoder_attention_mask=attention_mask,
+            attention_mask=decoder_attention_mask,
+            past_key_values=cache,
+            cache_position=cache_position,
+        )
+        logits = self.lm_head(decoded.last_hidden_state)
+
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(
+                logits.flatten(0, 1).float(), labels.flatten().to(logits.device), ignore_index=-100
+            )
+        output = Seq2SeqLMOutput(
+            loss=loss,
+            logits=logits,
+            past_key_values=cache,
+            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+        )
+        return output if return_dict else output.to_tuple()
+
+
+AutoConfig.register(TransformerConfig.model_type, TransformerConfig, exist_ok=True)
+AutoModelForSeq2SeqLM.register(TransformerConfig, TransformerForSeq2Seq, exist_ok=True)

@@ -58,6 +58,7 @@ class Seq2SeqModule(L.LightningModule):
             {k: SumMetric(sync_on_compute=True) for k in ("nll", "correct", "tokens")}
         )
         self._decoded: list[tuple[int, str]] = []
+        self.last_validated_step = -1
         self._last_step_time: float | None = None
 
     # -- training -----------------------------------------------------------------------
@@ -215,6 +216,7 @@ class Seq2SeqModule(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         metrics, _ = self._epoch_metrics(self.eval_sets.get("val"))
+        self.last_validated_step = self.global_step
         for key, value in metrics.items():
             self.log(
                 f"val/{key}",

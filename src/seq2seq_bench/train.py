@@ -79,6 +79,30 @@ def print_summary(metrics: dict[str, Any]) -> None:
     )
 
 
+def choose_test_weights(
+    trainer: L.Trainer, module: Seq2SeqModule, datamodule: Any, checkpoint: ModelCheckpoint
+) -> str | None:
+    """The checkpoint to test: `best.ckpt`, unless the final weights validate at least as well.
+
+    A wall-clock budget stops training mid-epoch, after the last validation; with a
+    schedule that decays to the end, those last unvalidated steps are often the best.
+    Returns None for "the final weights in memory".
+    """
+    best = checkpoint.best_model_path or None
+    if module.last_validated_step == trainer.global_step:
+        return best
+    results = trainer.validate(module, datamodule=datamodule, verbose=False)
+    if best is None:  # stopped before the first validation
+        return None
+    final = results[0].get(checkpoint.monitor) if results else None
+    best_score = checkpoint.best_model_score
+    if final is None or best_score is None:
+        return best
+    better = final >= best_score if checkpoint.mode == "max" else final <= best_score
+    log.info("final weights %s=%.3f vs best.ckpt %.3f", checkpoint.monitor, final, float(best_score))
+    return None if better else best
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -129,9 +153,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     fit_time = time.time() - fit_started
     val_metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
 
-    best = checkpoint.best_model_path or None
+    tested = choose_test_weights(trainer, module, datamodule, checkpoint)
     if cfg.get("run_test", True):
-        trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)
+        trainer.test(module, datamodule=datamodule, ckpt_path=tested, verbose=False)
     if not trainer.is_global_zero:
         return {}
 
@@ -155,7 +179,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "fit_time_sec": fit_time,
         "time_per_epoch_sec": fit_time / epochs,
         "wall_time_sec": time.time() - started,
-        "best_checkpoint": best,
+        "tested_weights": tested or "final",
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
     print_summary(metrics)

@@ -1,0 +1,70 @@
+"""Tiny trainings through the real Hydra config, as `python train.py ...` runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from omegaconf import open_dict
+
+from seq2seq_bench.train import train
+
+from .conftest import TINY, compose_config
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    cfg = compose_config(tmp, [*TINY, "trainer.max_epochs=3", "trainer.log_every_n_steps=5"])
+    return Path(cfg.paths.output_dir), train(cfg)
+
+
+def test_run_writes_every_artefact(finished_run: tuple[Path, dict]) -> None:
+    out, _ = finished_run
+    for name in ("config.yaml", "metrics.json", "predictions.tsv", "checkpoints/best.ckpt",
+                 "checkpoints/last.ckpt", "csv/metrics.csv", "model/config.json", "model/tokenizer.json"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    test = metrics["test"]["test"]
+    for key in ("loss", "token_acc", "ppl", "bleu", "chrf", "exact_match", "bleu_first_ref"):
+        assert key in test
+    assert metrics["params"]["trainable"] == metrics["params"]["total"] > 0
+    assert metrics["fit_time_sec"] > 0 and metrics["epochs"] == 3
+    assert metrics["data"]["read"]["skipped"] == {}
+    assert "tok:13a" in metrics["signatures"]["bleu"]
+    rows = (out / "predictions.tsv").read_text(encoding="utf-8").splitlines()
+    assert rows[0] == "source\treference\thypothesis\tother_references"
+    assert len(rows) - 1 == metrics["data"]["distinct_sources"]["test"]
+
+
+def test_loss_falls(finished_run: tuple[Path, dict]) -> None:
+    out, metrics = finished_run
+    log = pd.read_csv(out / "csv" / "metrics.csv")
+    train_loss = log["train/loss"].dropna()
+    assert train_loss.iloc[-1] < 0.8 * train_loss.iloc[0]
+    val_loss = log["val/loss"].dropna()
+    assert len(val_loss) == 3 and val_loss.iloc[-1] < val_loss.iloc[0]
+    assert metrics["test"]["test"]["token_acc"] > 10
+
+
+def test_resume_from_last_checkpoint(tmp_path: Path) -> None:
+    cfg = compose_config(tmp_path, [*TINY, "trainer.max_epochs=1", "run_test=false"])
+    first = train(cfg)
+    with open_dict(cfg):
+        cfg.trainer.max_epochs = 2
+        cfg.ckpt_path = "last"
+    resumed = train(cfg)
+    assert resumed["epochs"] == 2
+    assert resumed["steps"] == 2 * first["steps"]
+
+
+def test_budget_stop_mid_epoch_validates_the_final_weights(tmp_path: Path) -> None:
+    """A step/time budget ends training after the last validation: those final steps count."""
+    cfg = compose_config(tmp_path, [*TINY, "trainer.max_epochs=2", "trainer.max_steps=25"])
+    metrics = train(cfg)
+    assert metrics["steps"] == 25
+    log = pd.read_csv(Path(cfg.paths.output_dir) / "csv" / "metrics.csv")
+    assert log.dropna(subset=["val/loss"])["step"].max() >= 24  # the final weights were validated
+    assert metrics["tested_weights"] in ("final", str(Path(cfg.paths.output_dir) / "checkpoints/best.ckpt"))

@@ -47,6 +47,14 @@ def count_parameters(model: torch.nn.Module) -> dict[str, int]:
     }
 
 
+def save_tokenizers(tokenizers: Any, out_dir: Path) -> None:
+    """Keep the run's tokenizer(s) beside its checkpoints, so that a checkpoint of an
+    interrupted run can still be loaded, translated with and evaluated."""
+    tokenizers.target.save_pretrained(out_dir / "tokenizer")
+    if tokenizers.source is not tokenizers.target:
+        tokenizers.source.save_pretrained(out_dir / "source_tokenizer")
+
+
 def write_predictions(path: Path, rows: list[tuple[str, list[str], str]]) -> None:
     with open(path, "w", encoding="utf-8") as f:
         f.write("source\treference\thypothesis\tother_references\n")
@@ -147,6 +155,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     )
     if trainer.is_global_zero:
         OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
+        save_tokenizers(tokenizers, out_dir)
 
     fit_started = time.time()
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
@@ -165,6 +174,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             write_predictions(out_dir / f"predictions{suffix}.tsv", result["rows"])
     model.save_pretrained(out_dir / "model")
     tokenizers.target.save_pretrained(out_dir / "model")
+    if tokenizers.source is not tokenizers.target:
+        tokenizers.source.save_pretrained(out_dir / "model" / "source_tokenizer")
     epochs = max(trainer.current_epoch, 1)
     metrics = {
         "output_dir": str(out_dir),

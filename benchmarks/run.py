@@ -1,0 +1,56 @@
+"""`make bench`: run the benchmarks and write benchmarks/results/<name>.json and .md.
+
+Every number is a ratio against a peer measured in the same process on the same batches,
+so results from different machines (or a busy one) stay comparable.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from benchmarks.throughput import measure
+
+RESULTS = Path(__file__).parent / "results"
+SHAPES = {
+    "transformer_small": dict(
+        d_model=256, encoder_layers=3, decoder_layers=3, num_heads=4, d_ff=1024
+    ),
+    "transformer_base": dict(
+        d_model=256, encoder_layers=4, decoder_layers=3, num_heads=4, d_ff=1024
+    ),
+}
+
+
+def main() -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    rows = {name: measure(shape) for name, shape in SHAPES.items()}
+    meta = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "machine": platform.processor() or platform.machine(),
+    }
+    (RESULTS / "throughput.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2))
+    lines = [
+        "# Training throughput: ours vs torch.nn.Transformer (same shape, same batches)",
+        "",
+        f"{meta['date']}, torch {meta['torch']}, {meta['threads']} threads, {meta['machine']}",
+        "",
+        "| model | params | ours (target tok/s) | nn.Transformer (tok/s) | ratio |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name, r in rows.items():
+        lines.append(
+            f"| {name} | {r['params'] / 1e6:.1f} M | {r['ours']:.0f} | {r['peer_nn_transformer']:.0f} | {r['ratio']:.2f} |"
+        )
+    (RESULTS / "throughput.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

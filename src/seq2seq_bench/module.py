@@ -110,8 +110,11 @@ class Seq2SeqModule(L.LightningModule):
             {"params": no_decay, "weight_decay": 0.0},
         ]
         kwargs = dict(lr=self.hparams.lr, betas=tuple(self.hparams.betas), eps=self.hparams.eps)
+        # Lightning refuses to clip the gradients of a fused optimizer under mixed precision
+        # (bf16-mixed included), so the fused kernel is used in full precision only.
+        fused = "mixed" not in str(self.trainer.precision)
         try:
-            optimizer = torch.optim.AdamW(groups, fused=True, **kwargs)
+            optimizer = torch.optim.AdamW(groups, fused=fused, **kwargs)
         except (RuntimeError, TypeError):  # no fused kernel for this device/dtype
             optimizer = torch.optim.AdamW(groups, **kwargs)
         schedule = make_lambda(

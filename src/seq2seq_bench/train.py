@@ -23,7 +23,12 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from seq2seq_bench.checks import check_precision
+from seq2seq_bench.freezing import FrozenInEval, exportable
+from seq2seq_bench.models.backbone import backbone_tokenizers
 from seq2seq_bench.module import Seq2SeqModule
+from seq2seq_bench.sweeps import finished_run, select_metric
+from seq2seq_bench.tracking import closes_wandb_run, log_config
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +116,10 @@ def choose_test_weights(
     return None if better else best
 
 
+@closes_wandb_run  # one W&B run per call, closed even when training fails
 def train(cfg: DictConfig) -> dict[str, Any]:
+    if (finished := finished_run(cfg)) is not None:  # a re-run sweep skips finished jobs
+        return finished
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -119,8 +127,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     objective = instantiate(cfg.objective)
     datamodule = instantiate(cfg.data, objective=objective)
-    tokenizers = datamodule.build_tokenizers()
-    model = instantiate(cfg.model)(tokenizers=tokenizers)
+    backbone = instantiate(cfg.model)
+    tokenizers = backbone_tokenizers(backbone, datamodule.build_tokenizers)
+    datamodule.tokenizers = tokenizers  # the data is tokenized with what the backbone reads
+    model = backbone(tokenizers=tokenizers)
+    precision = resolve_precision(cfg.trainer.precision)
+    check_precision(model, precision)
+    model, frozen = instantiate(cfg.freeze)(model)  # freezing strategy; may wrap (LoRA)
     datamodule.setup("fit")
     module = Seq2SeqModule(
         model,
@@ -142,27 +155,37 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         save_last=True,
         save_top_k=1,
     )
-    callbacks = [checkpoint, LearningRateMonitor(logging_interval="step")]
+    callbacks: list[L.Callback] = [checkpoint]
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    if loggers:  # Lightning refuses a learning-rate monitor without a logger (logger=none)
+        callbacks.append(LearningRateMonitor(logging_interval="step"))
     if cfg.get("progress_bar", "rich") == "rich":
         callbacks.append(RichProgressBar())
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    if frozen.eval_modules:
+        callbacks.append(FrozenInEval(model, frozen.eval_modules))
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         callbacks=callbacks,
         logger=loggers or False,
-        precision=resolve_precision(cfg.trainer.precision),
+        precision=precision,
         default_root_dir=str(out_dir),
     )
     if trainer.is_global_zero:
         OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
         save_tokenizers(tokenizers, out_dir)
+        log_config(loggers, cfg)
 
     fit_started = time.time()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    if frozen.trainable_params:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    else:
+        log.info("nothing to train (freeze=%s): testing the model as it is", frozen.strategy)
     fit_time = time.time() - fit_started
-    val_metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
 
-    tested = choose_test_weights(trainer, module, datamodule, checkpoint)
+    trained = frozen.trainable_params > 0
+    tested = choose_test_weights(trainer, module, datamodule, checkpoint) if trained else None
+    # the last validation, the one choose_test_weights may add included (a budget stop)
+    val_metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
     if cfg.get("run_test", True):
         trainer.test(module, datamodule=datamodule, ckpt_path=tested, verbose=False)
     if not trainer.is_global_zero:
@@ -172,7 +195,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         suffix = "" if name == "test" else f"_{name}"
         if result["rows"]:
             write_predictions(out_dir / f"predictions{suffix}.tsv", result["rows"])
-    model.save_pretrained(out_dir / "model")
+    exportable(model).save_pretrained(out_dir / "model")  # LoRA: merged into the weights
     tokenizers.target.save_pretrained(out_dir / "model")
     if tokenizers.source is not tokenizers.target:
         tokenizers.source.save_pretrained(out_dir / "model" / "source_tokenizer")
@@ -184,6 +207,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "signatures": getattr(module, "signatures", {}),
         "test_generation": module.test_generation,
         "params": params,
+        "trainable": frozen.as_dict(),
         "data": datamodule.stats,
         "epochs": trainer.current_epoch,
         "steps": trainer.global_step,
@@ -202,6 +226,5 @@ def main(cfg: DictConfig) -> float | None:
     metrics = train(cfg)
     target = cfg.get("optimized_metric")
     if target and metrics:
-        section, name, key = target.split("/")
-        return float(metrics[section][name][key])
+        return select_metric(metrics, target)
     return None

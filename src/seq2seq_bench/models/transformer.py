@@ -438,7 +438,7 @@ class TransformerForSeq2Seq(PreTrainedModel, GenerationMixin):
         past_key_values: EncoderDecoderCache | None = None,
         labels: Tensor | None = None,
         use_cache: bool | None = None,
-        return_dict: bool = True,
+        return_dict: bool | None = None,
         cache_position: Tensor | None = None,
         **kwargs: Any,
     ) -> Seq2SeqLMOutput | tuple[Tensor, ...]:
@@ -482,6 +482,8 @@ class TransformerForSeq2Seq(PreTrainedModel, GenerationMixin):
             past_key_values=cache,
             encoder_last_hidden_state=encoder_outputs.last_hidden_state,
         )
+        # None (what peft and other wrappers pass on) means the config's choice, as in HF models
+        return_dict = self.config.return_dict if return_dict is None else return_dict
         return output if return_dict else output.to_tuple()
 
 

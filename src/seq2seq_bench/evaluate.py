@@ -1,0 +1,223 @@
+"""`s2s-evaluate ckpt=<run dir | exported dir | .ckpt> [data=<reader>] [split=test|val|all]`
+
+Scores a trained model on any test set the data readers can read: a data config's hash
+split (by default the run's own data config, so the numbers are comparable with the
+run's `metrics.json`), every pair of a corpus (``split=all``: Multi30k's line-aligned
+files, a TSV, a Hugging Face dataset) and the config's extra test sets. Writes into
+``output_dir``: `eval.json` (BLEU, chrF, exact match, each against all references and
+against the first one alone, as training reports them; sacrebleu signatures; decoding
+settings; sentences/s) and `predictions.tsv` (`predictions_<set>.tsv` for extra sets).
+
+Greedy and beam search are deterministic and sampling is seeded, so evaluating the same
+checkpoint twice gives the same scores.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import sacrebleu
+import torch
+import transformers
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+from rich.console import Console
+from rich.table import Table
+
+from seq2seq_bench.checkpoint import LoadedModel, load
+from seq2seq_bench.cli import (
+    CONF_DIR,
+    USER_ERRORS,
+    UsageError,
+    place,
+    quiet_transformers,
+    require,
+    show_progress,
+    user_errors,
+)
+from seq2seq_bench.data.evalset import EvalSet
+from seq2seq_bench.data.split import split_of
+from seq2seq_bench.decoding import Decoding, translate
+from seq2seq_bench.metrics import score_texts
+from seq2seq_bench.objectives.translation import TranslationObjective
+from seq2seq_bench.train import write_predictions
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("test", "val", "all")
+
+
+def data_config(cfg: DictConfig, loaded: LoadedModel, choice: str | None) -> tuple[DictConfig, str]:
+    """The data config to read and its name: ``data=<choice>``, else the run's own."""
+    if cfg.get("data") is not None:
+        return cfg.data, choice or "data"
+    if loaded.run_config is None or loaded.run_config.get("data") is None:
+        raise UsageError(
+            f"{loaded.weights} has no run config to take the data from: pass data=<reader>, "
+            "e.g. data=tatoeba, or data=parallel_files data.corpus.source_path=<file.en> "
+            "data.corpus.target_path=<file.fr> split=all"
+        )
+    hydra_file = loaded.run_dir / ".hydra" / "hydra.yaml" if loaded.run_dir else None
+    name = "run"
+    if hydra_file is not None and hydra_file.is_file():
+        name = OmegaConf.load(hydra_file).hydra.runtime.choices.get("data") or name
+    return loaded.run_config.data, name
+
+
+def eval_sets(
+    data: DictConfig, split: str, extra: bool, max_pairs: int | None
+) -> dict[str, EvalSet]:
+    """The sets to score, built exactly as the data module builds its held-out splits."""
+    if split not in SPLITS:
+        raise UsageError(f"split={split}: choose one of {', '.join(SPLITS)}")
+    if not extra:  # sets that are not read need no files
+        data = data.copy()
+        with open_dict(data):
+            data.extra_test_sets = {}
+    try:
+        module = instantiate(data, objective=TranslationObjective())
+    except InstantiationException as err:
+        cause = err.__cause__
+        if isinstance(cause, USER_ERRORS):  # a missing corpus file, say: its own message
+            raise cause from None
+        raise UsageError(f"cannot build the data config: {err}") from err
+    pairs = [
+        pair
+        for pair in module.corpus.iter_pairs()
+        if split == "all"
+        or split_of(pair[0], module.val_fraction, module.test_fraction, module.split_salt) == split
+    ]
+    if split != "all":
+        pairs = pairs[: module.max_eval_pairs]
+    sets = {split: pairs}
+    if extra:
+        sets |= {name: list(c.iter_pairs()) for name, c in module.extra_test_sets.items()}
+    empty = [name for name, p in sets.items() if not p]
+    if empty:
+        raise UsageError(f"no pairs to score in {', '.join(empty)}: check the data config")
+    return {name: EvalSet.from_pairs(name, p[:max_pairs]) for name, p in sets.items()}
+
+
+def score(evalset: EvalSet, hypotheses: list[str]) -> dict[str, Any]:
+    """As training's test scores them: all references, and the first reference alone."""
+    every = score_texts(hypotheses, evalset.references)
+    first = score_texts(hypotheses, [r[:1] for r in evalset.references])
+    return {
+        "bleu": every.bleu,
+        "chrf": every.chrf,
+        "exact_match": every.exact_match,
+        "bleu_first_ref": first.bleu,
+        "chrf_first_ref": first.chrf,
+        "decoded": len(hypotheses),
+        "signatures": {"bleu": every.bleu_signature, "chrf": every.chrf_signature},
+    }
+
+
+def output_dir(cfg: DictConfig, loaded: LoadedModel, data_name: str) -> Path:
+    if cfg.output_dir:
+        return Path(cfg.output_dir)
+    base = loaded.run_dir or (loaded.weights if loaded.weights.is_dir() else loaded.weights.parent)
+    return base / "eval" / data_name
+
+
+def evaluate(cfg: DictConfig, data_choice: str | None = None) -> dict[str, Any]:
+    require(cfg, "ckpt")
+    decoding = Decoding.from_dict(OmegaConf.to_container(cfg.decoding, resolve=True))
+    loaded = load(cfg.ckpt, cfg.weights)
+    model = place(loaded.model, cfg.device, cfg.dtype)
+    data, data_name = data_config(cfg, loaded, data_choice)
+    sets = eval_sets(data, cfg.split, cfg.extra_test_sets, cfg.max_pairs)
+    out = output_dir(cfg, loaded, data_name)
+    out.mkdir(parents=True, exist_ok=True)
+    options = dict(
+        prefix=loaded.prefix if cfg.prefix is None else str(cfg.prefix),
+        max_source_tokens=loaded.max_source_tokens,
+        batch_size=cfg.batch_size,
+        max_tokens=cfg.max_tokens,
+    )
+    first = next(iter(sets.values()))
+    translate(model, loaded.tokenizers, first.sources[:4], decoding, **options)  # warm-up
+    results: dict[str, Any] = {"scores": {}, "speed": {}}
+    for name, evalset in sets.items():
+        log.info("%s: translating %d sentences (%s)", name, len(evalset.sources), decoding.label)
+        started = time.perf_counter()
+        hyps = translate(
+            model,
+            loaded.tokenizers,
+            evalset.sources,
+            decoding,
+            progress=show_progress(cfg.progress, len(evalset.sources)),
+            **options,
+        )
+        if model.device.type == "cuda":
+            torch.cuda.synchronize(model.device)
+        seconds = time.perf_counter() - started
+        texts = [h[0].text for h in hyps]
+        scores = score(evalset, texts)
+        results["signatures"] = scores.pop("signatures")
+        results["scores"][name] = scores
+        n = len(texts)
+        results["speed"][name] = {
+            "sentences": n,
+            "seconds": seconds,
+            "sentences_per_sec": n / seconds,
+        }
+        suffix = "" if name == cfg.split else f"_{name}"
+        rows = list(zip(evalset.sources, evalset.references, texts, strict=True))
+        write_predictions(out / f"predictions{suffix}.tsv", rows)
+    report = {
+        "checkpoint": str(loaded.weights),
+        "run_dir": str(loaded.run_dir) if loaded.run_dir else None,
+        "data": data_name,
+        "split": cfg.split,
+        "max_pairs": cfg.max_pairs,
+        **results,
+        "decoding": decoding.as_dict(),
+        "generate_kwargs": decoding.generate_kwargs(),
+        "prefix": options["prefix"],
+        "device": str(model.device),
+        "dtype": cfg.dtype,
+        "batch_size": cfg.batch_size,
+        "max_tokens": cfg.max_tokens,
+        "versions": {
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "sacrebleu": sacrebleu.__version__,
+        },
+        "output_dir": str(out),
+    }
+    (out / "eval.json").write_text(json.dumps(report, indent=2))
+    print_summary(report)
+    return report
+
+
+def print_summary(report: dict[str, Any]) -> None:
+    table = Table(title=f"{report['checkpoint']}  [{report['decoding']['label']}]")
+    columns = ["bleu", "chrf", "exact_match", "bleu_first_ref", "chrf_first_ref"]
+    for column in ["set", *columns, "sent/s"]:
+        table.add_column(column, justify="left" if column == "set" else "right")
+    for name, values in report["scores"].items():
+        speed = report["speed"][name]["sentences_per_sec"]
+        table.add_row(name, *(f"{values[c]:.2f}" for c in columns), f"{speed:.1f}")
+    console = Console()
+    console.print(table)
+    console.print(f"wrote {report['output_dir']}/eval.json")
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    quiet_transformers()
+    with user_errors("s2s-evaluate"):
+        evaluate(cfg, HydraConfig.get().runtime.choices.get("data"))
+
+
+if __name__ == "__main__":
+    main()

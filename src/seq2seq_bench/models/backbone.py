@@ -1,0 +1,76 @@
+"""The backbone interface behind every `model=` choice.
+
+A backbone answers two questions, in this order, because the answer to the first shapes
+the data pipeline and the answer to the second depends on it:
+
+1. `tokenizers(data_tokenizers)`: which tokenizers does the model read? A pretrained model
+   brings its own; a model trained from scratch takes the shared BPE tokenizer that the
+   data module trains on the corpus (passed as a zero-argument callable, so a pretrained
+   backbone never pays for training a tokenizer it will not use).
+2. `backbone(tokenizers=...)`: the `PreTrainedModel`, in train mode.
+
+Plain builder functions (the vanilla Transformer's `_partial_` configs) are backbones too:
+they have no `tokenizers` method and always use the data's tokenizer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from transformers import PreTrainedModel
+
+from seq2seq_bench.models.pretrained import load_tokenizers
+from seq2seq_bench.objectives.base import Tokenizers
+
+INITS = ("scratch", "pretrained")
+
+
+class Backbone:
+    """Base class: ``init`` is `scratch` (random weights from the config) or `pretrained`
+    (weights and tokenizer from ``pretrained``: a local dir, a hub id or one of our runs).
+
+    ``task_prefix`` is not used here: `conf/objective/translation.yaml` reads it
+    (`prefix: ${oc.select:model.task_prefix,""}`), so T5 gets "translate English to French: "
+    without the objective knowing which model it feeds, and `objective.prefix=...` still wins.
+    """
+
+    choice = "backbone"  # the `model=` family name used in error messages
+
+    def __init__(
+        self, init: str = "scratch", pretrained: str | None = None, task_prefix: str = ""
+    ) -> None:
+        if init not in INITS:
+            raise ValueError(f"model.init={init!r}: choose one of {', '.join(INITS)}")
+        self.init, self.pretrained, self.task_prefix = init, pretrained, task_prefix
+
+    def tokenizers(self, data_tokenizers: Callable[[], Tokenizers]) -> Tokenizers:
+        if self.init == "pretrained":
+            return load_tokenizers(self.pretrained)
+        return data_tokenizers()
+
+    def __call__(self, tokenizers: Tokenizers) -> PreTrainedModel:
+        pretrained = self.init == "pretrained"
+        model = self.load(tokenizers) if pretrained else self.from_config(tokenizers)
+        return model.train()  # from_pretrained returns eval mode; Lightning does not undo it
+
+    def from_config(self, tokenizers: Tokenizers) -> PreTrainedModel:
+        raise NotImplementedError
+
+    def load(self, tokenizers: Tokenizers) -> PreTrainedModel:
+        """The model at ``self.pretrained``; ``tokenizers`` are what `tokenizers()` chose."""
+        raise NotImplementedError
+
+
+def backbone_tokenizers(builder: Any, data_tokenizers: Callable[[], Tokenizers]) -> Tokenizers:
+    """The tokenizers that ``builder`` (a `Backbone` or a plain builder function) reads."""
+    if isinstance(builder, Backbone):
+        return builder.tokenizers(data_tokenizers)
+    return data_tokenizers()
+
+
+def shared_vocabulary(tokenizers: Tokenizers, choice: str) -> Any:
+    """The one tokenizer of a model whose encoder and decoder share an embedding matrix."""
+    if tokenizers.source is not tokenizers.target:
+        raise ValueError(f"model={choice} shares one vocabulary: use one tokenizer for both sides")
+    return tokenizers.target

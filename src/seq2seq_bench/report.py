@@ -1,0 +1,251 @@
+"""`s2s-report <sweep dir>`: one table and a few figures that compare the runs of a sweep.
+
+Rows are configurations: runs that differ only in `seed` make one row, each cell the mean
+± sample std over those seeds. Columns are the overrides that vary across the sweep, then
+final scores, time and trainable parameters. The sweep may still be running: a row counts
+its finished runs only, or, while none has finished, what the CSV logs hold so far; its
+`runs` cell says how many are done. Writes report.md, runs.csv (one row per run, raw
+numbers) and PNG figures into the sweep dir (or --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from seq2seq_bench.figures import plot_curves, plot_score_vs_params, plot_time_per_epoch
+from seq2seq_bench.runs import Run, find_runs
+
+SEED = "seed"
+DEFAULT = "(default)"  # the value of an override a run did not set
+TAIL = ["val BLEU", "val loss", "epochs", "time/epoch (s)", "wall time (s)", "trainable params"]
+SCORE = "test BLEU"  # the score of the score-vs-parameters figure
+
+
+def run_values(run: Run) -> dict[str, float]:
+    """One run's numbers by column: final ones from metrics.json, else the CSV so far."""
+    values: dict[str, float | None] = {}
+    if run.metrics is None:
+        for column, label in (("val/bleu", "val BLEU"), ("val/loss", "val loss")):
+            if column in run.curves and run.curves[column].notna().any():
+                values[label] = run.curves[column].dropna().iloc[-1]
+        if "val/loss" in run.curves:
+            values["epochs"] = run.curves["val/loss"].notna().sum()  # validated epochs
+        return {k: float(v) for k, v in values.items() if v is not None}
+    metrics = run.metrics
+    for name, scores in metrics.get("test", {}).items():
+        for key, label in (("bleu", "BLEU"), ("chrf", "chrF"), ("loss", "loss")):
+            values[f"{name} {label}"] = scores.get(key)
+    values["val BLEU"] = metrics.get("val", {}).get("val/bleu")
+    values["val loss"] = metrics.get("val", {}).get("val/loss")
+    values["epochs"] = metrics.get("epochs")
+    values["time/epoch (s)"] = metrics.get("time_per_epoch_sec")
+    values["wall time (s)"] = metrics.get("wall_time_sec", metrics.get("fit_time_sec"))
+    values["trainable params"] = metrics.get("params", {}).get("trainable")
+    return {k: float(v) for k, v in values.items() if v is not None}
+
+
+def varying_keys(runs: list[Run]) -> list[str]:
+    """The overrides whose value is not the same in every run, in command-line order."""
+    keys = list(dict.fromkeys(k for run in runs for k in run.overrides))
+    return [k for k in keys if len({run.overrides.get(k, DEFAULT) for run in runs}) > 1]
+
+
+def runs_frame(runs: list[Run], keys: list[str]) -> pd.DataFrame:
+    """One row per run: its directory, varying overrides, whether it finished, its numbers."""
+    rows = [
+        {
+            "run": run.dir.name,
+            **{k: run.overrides.get(k, DEFAULT) for k in keys},
+            "finished": run.finished,
+            **run_values(run),
+        }
+        for run in runs
+    ]
+    frame = pd.DataFrame(rows)
+    numbers = [c for c in frame.columns if c not in ("run", "finished", *keys)]
+    tests = [c for c in numbers if c not in TAIL]
+    tests.sort(key=lambda c: not c.startswith("test "))  # the main test set first, stably
+    return frame[["run", *keys, "finished", *tests, *[c for c in TAIL if c in numbers]]]
+
+
+@dataclass
+class Group:
+    """Runs of one configuration: the same overrides apart from the seed."""
+
+    overrides: dict[str, str]
+    runs: pd.DataFrame
+
+    @property
+    def label(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in self.overrides.items()) or "all runs"
+
+    @property
+    def done(self) -> int:
+        return int(self.runs["finished"].sum())
+
+    def stat(self, column: str) -> tuple[float, float, int] | None:
+        """(mean, sample std, n) over the finished runs, or over all while none finished."""
+        scored = self.runs[self.runs["finished"]] if self.done else self.runs
+        if column not in scored:
+            return None
+        values = scored[column].dropna()
+        if values.empty:
+            return None
+        return float(values.mean()), float(values.std()) if len(values) > 1 else 0.0, len(values)
+
+
+def group_runs(frame: pd.DataFrame, keys: list[str]) -> list[Group]:
+    by = [k for k in keys if k != SEED]
+    if not by:
+        return [Group({}, frame)]
+    return [
+        Group(dict(zip(by, label, strict=True)), runs)
+        for label, runs in frame.groupby(by, sort=False, dropna=False)
+    ]
+
+
+def format_value(column: str, value: float) -> str:
+    if column == "trainable params":
+        return f"{value:,.0f}"
+    if column == "epochs":
+        return f"{value:g}"
+    return f"{value:.1f}" if column.endswith("(s)") else f"{value:.2f}"
+
+
+def format_cell(group: Group, column: str) -> str:
+    stat = group.stat(column)
+    if stat is None:
+        return "-"
+    mean, std, n = stat
+    if n == 1 or std == 0:
+        return format_value(column, mean)
+    return f"{format_value(column, mean)} ± {format_value(column, std)}"
+
+
+def short(value: str) -> str:
+    """An override value for reading: sampled floats (Optuna) to 4 significant digits."""
+    try:
+        return f"{float(value):.4g}"
+    except ValueError:
+        return value
+
+
+def summary_table(groups: list[Group], keys: list[str], columns: list[str]) -> list[list[str]]:
+    """Header row, then one row of strings per configuration."""
+    by = [k for k in keys if k != SEED]
+    rows = [[*by, "runs", *columns]]
+    for group in groups:
+        total = len(group.runs)
+        runs = str(total) if group.done == total else f"{group.done} of {total} done"
+        values = [short(v) for v in group.overrides.values()]
+        rows.append([*values, runs, *(format_cell(group, c) for c in columns)])
+    return rows
+
+
+def to_markdown(rows: list[list[str]], numeric_from: int) -> str:
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    rule = ["---" if i < numeric_from else "---:" for i in range(len(rows[0]))]
+    return "\n".join([line(rows[0]), line(rule), *(line(r) for r in rows[1:])])
+
+
+def run_label(run: Run, keys: list[str]) -> str:
+    return ",".join(f"{k}={run.overrides.get(k, DEFAULT)}" for k in keys) or "all runs"
+
+
+def natural(value: str) -> tuple[int, float, str]:
+    """Sort key: numbers by value (1e-3 before 1e-2), then words alphabetically."""
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def draw_figures(runs: list[Run], groups: list[Group], keys: list[str], out: Path) -> list[str]:
+    """Draw the PNGs that have data; return their markdown image lines."""
+    drawn = []
+    by = [k for k in keys if k != SEED]
+    curves = {run_label(r, keys): r.curves for r in runs}
+    in_group = {run_label(r, keys): run_label(r, by) for r in runs}
+    if plot_curves(curves, in_group, out / "curves.png"):
+        drawn.append("![train/val loss and val BLEU per epoch, per run](curves.png)")
+    bars, points = [], []
+    for group in groups:
+        if time := group.stat("time/epoch (s)"):
+            bars.append((group.label, time[0], time[1]))
+        score, params = group.stat(SCORE), group.stat("trainable params")
+        if score and params:
+            points.append((group.label, params[0], score[0], score[1]))
+    if plot_time_per_epoch(bars, out / "time_per_epoch.png"):
+        drawn.append("![time per epoch, per configuration](time_per_epoch.png)")
+    if plot_score_vs_params(points, SCORE, out / "bleu_vs_params.png"):
+        drawn.append(f"![{SCORE} vs trainable parameters](bleu_vs_params.png)")
+    return drawn
+
+
+def write_report(sweep_dir: Path, out: Path, console: Console | None = None) -> Path:
+    runs = find_runs(sweep_dir)
+    if not runs:
+        raise FileNotFoundError(f"no runs under {sweep_dir} (no */.hydra/overrides.yaml)")
+    name = str(sweep_dir) if sweep_dir.name else str(sweep_dir.resolve())  # not just "."
+    out.mkdir(parents=True, exist_ok=True)
+    keys = varying_keys(runs)
+    runs.sort(key=lambda run: [natural(run.overrides.get(k, DEFAULT)) for k in keys])
+    frame = runs_frame(runs, keys)
+    frame.to_csv(out / "runs.csv", index=False)
+    groups = group_runs(frame, keys)
+    columns = list(frame.columns[frame.columns.get_loc("finished") + 1 :])
+    rows = summary_table(groups, keys, columns)
+    numeric_from = len(keys) - (SEED in keys)
+    done = int(frame["finished"].sum())
+    text = [
+        f"# Sweep report: `{name}`",
+        "",
+        f"{done} of {len(runs)} runs finished. One row per configuration: a cell is the mean"
+        " ± sample std over its finished runs, which differ only in seed (while none has"
+        " finished, the validation so far). Raw numbers per run: `runs.csv`.",
+        "",
+        to_markdown(rows, numeric_from),
+        "",
+        *draw_figures(runs, groups, keys, out),
+    ]
+    path = out / "report.md"
+    path.write_text("\n".join(text) + "\n", encoding="utf-8")
+
+    table = Table(title=f"{name}: {done} of {len(runs)} runs finished")
+    for i, header in enumerate(rows[0]):
+        table.add_column(header, justify="right" if i >= numeric_from else "left")
+    for row in rows[1:]:
+        table.add_row(*row)
+    console = console or Console()
+    if not console.is_terminal:  # piped or logged: no terminal width to wrap the table to
+        console = Console(width=max(console.width, 200))
+    console.print(table)
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="s2s-report", description="Compare the runs of a Hydra sweep: a table and figures."
+    )
+    parser.add_argument("sweep_dir", type=Path, help="a Hydra sweep dir (or a single run dir)")
+    parser.add_argument(
+        "--out", type=Path, help="where report.md and figures go (default: sweep_dir)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        path = write_report(args.sweep_dir, args.out or args.sweep_dir)
+    except FileNotFoundError as error:
+        parser.error(str(error))
+    Console().print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

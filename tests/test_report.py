@@ -1,0 +1,111 @@
+"""`s2s-report` on hand-made sweep dirs: which overrides vary, seeds averaged, partial runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from seq2seq_bench.report import main, write_report
+from seq2seq_bench.runs import epoch_curves, find_runs, parse_overrides
+
+
+def fake_run(sweep: Path, overrides: list[str], bleu: float | None, epochs: int = 2) -> Path:
+    """A job dir as Hydra and train() leave it; bleu=None: still running (no metrics.json)."""
+    run = sweep / ",".join(overrides)
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    rows = []
+    for epoch in range(epochs):
+        rows += [
+            {"epoch": epoch, "step": 10 * epoch + 4, "train/loss": 5.0 - epoch},
+            {"epoch": epoch, "step": 10 * epoch + 9, "train/loss": 4.0 - epoch},
+            {
+                "epoch": epoch,
+                "step": 10 * epoch + 9,
+                "val/loss": 4.5 - epoch,
+                "val/bleu": 1.0 + epoch,
+            },
+        ]
+    (run / "csv").mkdir()
+    pd.DataFrame(rows).to_csv(run / "csv" / "metrics.csv", index=False)
+    if bleu is not None:
+        metrics = {
+            "test": {"test": {"bleu": bleu, "chrf": 2 * bleu, "loss": 3.0}},
+            "val": {"val/bleu": 7.0, "val/loss": 3.5},
+            "params": {"trainable": 1000, "total": 2000},
+            "epochs": epochs,
+            "time_per_epoch_sec": 4.0,
+            "wall_time_sec": 10.0,
+        }
+        (run / "metrics.json").write_text(json.dumps(metrics))
+    return run
+
+
+def table_rows(report: Path) -> list[list[str]]:
+    lines = [line for line in report.read_text().splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in line.strip("|").split(" | ")] for line in lines]
+
+
+def test_parse_overrides() -> None:
+    parsed = parse_overrides(["model=t5_small", "+extra=a=b", "~gone", "module.lr=1e-3"])
+    assert parsed == {"model": "t5_small", "extra": "a=b", "gone": "~", "module.lr": "1e-3"}
+
+
+def test_epoch_curves_average_train_steps_and_keep_the_last_validation(tmp_path: Path) -> None:
+    run = fake_run(tmp_path, ["seed=1"], bleu=None, epochs=3)
+    curves = epoch_curves(run / "csv" / "metrics.csv")
+    assert list(curves.index) == [1, 2, 3]
+    assert list(curves["train/loss"]) == [4.5, 3.5, 2.5]
+    assert list(curves["val/bleu"]) == [1.0, 2.0, 3.0]
+    assert epoch_curves(tmp_path / "missing.csv").empty
+
+
+def test_seeds_are_averaged_and_only_varying_overrides_are_columns(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    for lr, bleus in (("1e-3", (10.0, 20.0)), ("3e-3", (30.0, 30.0))):
+        for seed, bleu in zip((1, 2), bleus, strict=True):
+            fake_run(sweep, ["model=tiny", f"module.lr={lr}", f"seed={seed}"], bleu)
+    report = write_report(sweep, sweep)
+    header, _, *rows = table_rows(report)
+    assert header[:3] == ["module.lr", "runs", "test BLEU"]  # model is the same everywhere
+    assert "trainable params" in header and "time/epoch (s)" in header
+    bleu = header.index("test BLEU")
+    assert [(r[0], r[1], r[bleu]) for r in rows] == [
+        ("0.001", "2", "15.00 ± 7.07"),  # sample std of 10 and 20
+        ("0.003", "2", "30.00"),
+    ]
+    assert rows[0][header.index("trainable params")] == "1,000"
+    assert len(pd.read_csv(sweep / "runs.csv")) == 4
+    for figure in ("curves.png", "time_per_epoch.png", "bleu_vs_params.png"):
+        assert (sweep / figure).stat().st_size > 1000, figure
+        assert f"]({figure})" in report.read_text()
+
+
+def test_a_running_sweep_reports_what_exists(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    fake_run(sweep, ["model=a", "seed=1"], bleu=12.0)
+    fake_run(sweep, ["model=a", "seed=2"], bleu=None)  # still training
+    fake_run(sweep, ["model=b", "seed=1"], bleu=None, epochs=1)
+    (sweep / "model=c,seed=1" / ".hydra").mkdir(parents=True)  # just started: no logs yet
+    (sweep / "model=c,seed=1" / ".hydra" / "overrides.yaml").write_text("- model=c\n- seed=1\n")
+    assert [r.finished for r in find_runs(sweep)] == [True, False, False, False]
+    out = tmp_path / "elsewhere"
+    header, _, *rows = table_rows(write_report(sweep, out))
+    by_model = {r[0]: dict(zip(header, r, strict=True)) for r in rows}
+    assert by_model["a"]["runs"] == "1 of 2 done"
+    assert by_model["a"]["test BLEU"] == "12.00"  # the finished run only
+    assert by_model["a"]["val BLEU"] == "7.00"  # from its metrics.json, not the CSV
+    assert by_model["b"]["runs"] == "0 of 1 done"
+    assert by_model["b"]["val BLEU"] == "1.00" and by_model["b"]["epochs"] == "1"  # the CSV so far
+    assert by_model["c"]["test BLEU"] == "-" and by_model["c"]["val BLEU"] == "-"
+    assert (out / "report.md").is_file() and not (sweep / "report.md").exists()
+
+
+def test_a_dir_without_runs_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as error:
+        main([str(tmp_path)])
+    assert error.value.code == 2

@@ -1,0 +1,187 @@
+"""Hydra multiruns for real: a 2x2 sweep through `python train.py -m`, its W&B runs, its
+re-run after a crash, its report, and the submitit launcher; plus the helpers they use."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra_plugins.hydra_optuna_sweeper._impl import create_optuna_distribution_from_override
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from seq2seq_bench.sweeps import MAX_DIRNAME, finished_run, job_dirname, run_group, select_metric
+from seq2seq_bench.train import CONF_DIR
+
+from .conftest import TINY, compose_config
+from .wandb_offline import read_offline_run
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = [o for o in TINY if not o.startswith("module.lr=")] + [
+    "trainer.max_steps=12",
+    "data.max_eval_pairs=100",
+]
+SWEEP = [*FAST, "seed=1,2", "module.lr=1e-3,3e-3", "logger=[csv,wandb]"]
+
+
+def hydra_train(args: list[str], cwd: Path) -> str:
+    """`python train.py ARGS` in a fresh process, as a user runs it; returns its output."""
+    env = os.environ | {
+        "S2S_CACHE_DIR": str(cwd / "cache"),
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+        "HF_HUB_OFFLINE": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    return output
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("multirun")
+    hydra_train(["-m", *SWEEP, f"hydra.sweep.dir={tmp / 'sweep'}"], tmp)
+    return tmp / "sweep"
+
+
+def test_a_2x2_multirun_writes_one_job_dir_per_combination(sweep: Path) -> None:
+    jobs = sorted(p.parent for p in sweep.glob("*/metrics.json"))
+    assert len(jobs) == 4
+    combos = set()
+    for job in jobs:
+        overrides = OmegaConf.load(job / ".hydra" / "overrides.yaml")
+        hydra = OmegaConf.load(job / ".hydra" / "hydra.yaml").hydra
+        assert job.name == job_dirname(hydra.job.override_dirname)  # stable: no job number
+        assert "logger" not in hydra.job.override_dirname  # excluded: changes no result
+        combos.add(tuple(o for o in overrides if o.startswith(("seed=", "module.lr="))))
+        metrics = json.loads((job / "metrics.json").read_text())
+        assert metrics["steps"] == 12 and metrics["params"]["trainable"] > 0
+    assert len(combos) == 4
+
+
+def test_each_job_is_one_wandb_run_grouped_by_its_sweep(sweep: Path) -> None:
+    runs = sorted(sweep.glob("*/wandb/offline-run-*"))
+    assert len({run.parent.parent for run in runs}) == len(runs) == 4  # one per job, none merged
+    recorded = [read_offline_run(run) for run in runs]
+    assert {r.group for r in recorded} == {"/".join(sweep.parts[-3:])}
+    assert all(r.exit_code == 0 and r.logged("val/loss") for r in recorded)
+    assert {r.name for r in recorded} == {run.parent.parent.name for run in runs}
+
+
+def test_s2s_report_tables_and_plots_the_sweep(sweep: Path) -> None:
+    script = Path(sys.executable).with_name("s2s-report")
+    done = subprocess.run([script, str(sweep)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in (sweep / "report.md").read_text().splitlines() if line[:1] == "|"]
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    assert header[:3] == ["module.lr", "runs", "test BLEU"]
+    assert len(lines) == 2 + 2  # header, rule, one row per learning rate (2 seeds each)
+    assert all(" ± " in line for line in lines[2:])
+    for figure in ("curves.png", "time_per_epoch.png", "bleu_vs_params.png"):
+        assert (sweep / figure).stat().st_size > 1000, figure
+
+
+def test_a_rerun_skips_finished_jobs_and_resumes_the_interrupted_one(sweep: Path) -> None:
+    crashed = sweep.parent / "crashed"  # a copy: the other tests keep the sweep as it was
+    shutil.copytree(sweep, crashed)
+    jobs = sorted(crashed.glob("*/metrics.json"))
+    interrupted, finished = jobs[0], jobs[1:]
+    interrupted.unlink()  # as if killed after its last checkpoint, before writing metrics
+    before = {path: path.stat().st_mtime_ns for path in finished}
+    args = ["-m", *SWEEP, f"hydra.sweep.dir={crashed}", "ckpt_path=last"]
+    output = hydra_train(args, sweep.parent)
+    assert output.count("already finished, skipping") == 3
+    assert {path: path.stat().st_mtime_ns for path in finished} == before
+    assert json.loads(interrupted.read_text())["steps"] == 12  # resumed, not started over
+
+
+def test_the_submitit_local_launcher_runs_a_job(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    args = ["-m", "hydra/launcher=submitit_local", *FAST, "trainer.max_steps=4", "run_test=false"]
+    hydra_train([*args, f"hydra.sweep.dir={sweep}"], tmp_path)
+    [metrics] = sweep.glob("*/metrics.json")
+    assert json.loads(metrics.read_text())["steps"] == 4
+    assert list((sweep / ".submitit").glob("*/*_log.out"))  # it ran as a submitit job
+
+
+def compose_with_hydra(overrides: list[str]) -> DictConfig:
+    """The composed config with its `hydra` node kept (compose_config drops it)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="train", overrides=overrides, return_hydra_config=True)
+
+
+def test_the_slurm_launcher_config_extends_the_plugin_one() -> None:
+    cfg = compose_with_hydra(["hydra/launcher=slurm", "hydra.launcher.partition=gpu"])
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert launcher.partition == "gpu" and launcher.gpus_per_node == 1
+
+
+def test_job_dirname_is_safe_and_stable() -> None:
+    assert job_dirname("module.lr=1e-3,seed=1") == "module.lr=1e-3,seed=1"
+    assert job_dirname("") == "defaults"
+    assert "/" not in job_dirname("data.path=/data/wmt,seed=1")
+    long_a, long_b = "x=" + "a" * 300 + ",seed=1", "x=" + "a" * 300 + ",seed=2"
+    assert len(job_dirname(long_a)) <= MAX_DIRNAME
+    assert job_dirname(long_a) == job_dirname(long_a) != job_dirname(long_b)
+
+
+def test_run_group_is_the_sweep_in_a_multirun_and_the_run_otherwise() -> None:
+    assert run_group("RunMode.MULTIRUN", "multirun/2026-01-01/10-00-00", "x/y") == (
+        "multirun/2026-01-01/10-00-00"
+    )
+    assert run_group("RunMode.RUN", "multirun/a/b", "/tmp/outputs/d/t") == "outputs/d/t"
+
+
+def test_select_metric_reads_nested_and_slashed_keys() -> None:
+    metrics = {"test": {"test": {"bleu": 12.5}}, "val": {"val/bleu": 9.0}, "epochs": 3}
+    assert select_metric(metrics, "test/test/bleu") == 12.5
+    assert select_metric(metrics, "val/val/bleu") == 9.0
+    assert select_metric(metrics, "epochs") == 3.0
+    with pytest.raises(KeyError, match="val/val/chrf"):
+        select_metric(metrics, "val/val/chrf")
+
+
+def test_finished_run_means_same_config_with_metrics(tmp_path: Path) -> None:
+    cfg = compose_config(tmp_path, FAST)
+    out = Path(cfg.paths.output_dir)
+    out.mkdir()
+    OmegaConf.save(cfg, out / "config.yaml", resolve=True)
+    assert finished_run(cfg) is None  # no metrics.json: interrupted
+    (out / "metrics.json").write_text('{"steps": 12}')
+    assert finished_run(cfg) == {"steps": 12}
+    with open_dict(cfg):
+        cfg.ckpt_path = "last"  # how the run is resumed does not matter
+        cfg.progress_bar = "rich"
+    assert finished_run(cfg) == {"steps": 12}
+    cfg.trainer.max_epochs = 5  # more training asked for: not finished
+    assert finished_run(cfg) is None
+    cfg.trainer.max_epochs = 1
+    cfg.skip_finished = False
+    assert finished_run(cfg) is None
+
+
+def test_optuna_search_space_is_valid_for_the_installed_optuna() -> None:
+    cfg = compose_with_hydra(["hparams_search=optuna"])
+    assert cfg.optimized_metric == "val/val/bleu"
+    parser = OverridesParser.create()
+    for key, value in cfg.hydra.sweeper.params.items():
+        assert OmegaConf.select(cfg, key) is not None, f"{key} is not a config key"
+        [override] = parser.parse_overrides([f"{key}={value}"])
+        create_optuna_distribution_from_override(override)

@@ -11,11 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from seq2seq_bench.cli import CONF_DIR, UsageError
+from seq2seq_bench.cli import UsageError
 from seq2seq_bench.data.corpora import DataPathError
 from seq2seq_bench.data.split import split_of
 from seq2seq_bench.evaluate import evaluate
@@ -23,7 +21,7 @@ from seq2seq_bench.metrics import score_texts
 
 from .conftest import EN_FR
 from .test_translate import ENV
-from .tiny_run import shared_run
+from .tiny_run import compose_tool, shared_run
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +31,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def config(overrides: list[str]) -> DictConfig:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose(config_name="evaluate", overrides=overrides)
+    return compose_tool("evaluate", overrides)
 
 
 def read_predictions(path: Path) -> tuple[list[str], list[list[str]]]:

@@ -14,18 +14,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 from seq2seq_bench.checkpoint import CheckpointError, LoadedModel, load
-from seq2seq_bench.cli import CONF_DIR, UsageError
+from seq2seq_bench.cli import UsageError
 from seq2seq_bench.decoding import Decoding, translate
 from seq2seq_bench.translate import run
 
 from .backbone_helpers import BACKBONES
 from .conftest import EN_FR
-from .tiny_run import PREFIX, backbone_run, shared_run
+from .tiny_run import PREFIX, backbone_run, compose_tool, shared_run
 
 SOURCES = [s for s, _ in EN_FR]
 ENV = os.environ | {
@@ -42,9 +40,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def config(overrides: list[str]) -> DictConfig:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose(config_name="translate", overrides=overrides)
+    return compose_tool("translate", overrides)
 
 
 def expected(run_dir: Path, lines: list[str], decoding: Decoding) -> list[str]:

@@ -13,13 +13,16 @@ import functools
 from pathlib import Path
 
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
-from omegaconf import OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from seq2seq_bench.data.batching import collate
 from seq2seq_bench.data.tokenizer import train_tokenizer
 from seq2seq_bench.objectives.base import Tokenizers
 from seq2seq_bench.objectives.translation import TranslationObjective
+from seq2seq_bench.train import CONF_DIR
 
 from .conftest import EN_FR, compose_config
 
@@ -138,3 +141,10 @@ def _cached_run(base: Path) -> Path:
 def shared_run(tmp_path_factory) -> Path:
     """One tiny run per test session, shared by the inference test modules (read-only)."""
     return _cached_run(tmp_path_factory.getbasetemp())
+
+
+def compose_tool(config_name: str, overrides: list[str]) -> DictConfig:
+    """A command-line tool's config (translate, evaluate) composed as its CLI would."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name=config_name, overrides=overrides)

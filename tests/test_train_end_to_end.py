@@ -23,8 +23,16 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 
 def test_run_writes_every_artefact(finished_run: tuple[Path, dict]) -> None:
     out, _ = finished_run
-    for name in ("config.yaml", "metrics.json", "predictions.tsv", "checkpoints/best.ckpt",
-                 "checkpoints/last.ckpt", "csv/metrics.csv", "model/config.json", "model/tokenizer.json"):
+    for name in (
+        "config.yaml",
+        "metrics.json",
+        "predictions.tsv",
+        "checkpoints/best.ckpt",
+        "checkpoints/last.ckpt",
+        "csv/metrics.csv",
+        "model/config.json",
+        "model/tokenizer.json",
+    ):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
     test = metrics["test"]["test"]
@@ -67,4 +75,7 @@ def test_budget_stop_mid_epoch_validates_the_final_weights(tmp_path: Path) -> No
     assert metrics["steps"] == 25
     log = pd.read_csv(Path(cfg.paths.output_dir) / "csv" / "metrics.csv")
     assert log.dropna(subset=["val/loss"])["step"].max() >= 24  # the final weights were validated
-    assert metrics["tested_weights"] in ("final", str(Path(cfg.paths.output_dir) / "checkpoints/best.ckpt"))
+    assert metrics["tested_weights"] in (
+        "final",
+        str(Path(cfg.paths.output_dir) / "checkpoints/best.ckpt"),
+    )

@@ -241,7 +241,11 @@ def lora(
 
 def exportable(model: PreTrainedModel) -> PreTrainedModel:
     """A plain `PreTrainedModel` to `save_pretrained`: LoRA adapters are merged into the
-    weights (in place: call this last), so every export loads without peft."""
+    weights (in place: call this last), so every export loads without peft; a pretraining
+    wrapper (ELECTRA) gives up its backbone."""
+    export = getattr(model, "export", None)
+    if callable(export):
+        model = export()
     merge = getattr(model, "merge_and_unload", None)
     return merge() if callable(merge) else model
 

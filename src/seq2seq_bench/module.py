@@ -62,22 +62,31 @@ class Seq2SeqModule(L.LightningModule):
         self._last_step_time: float | None = None
 
     # -- training -----------------------------------------------------------------------
-    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[Any, torch.Tensor]:
+        """The model's output and the labels its logits are scored against: the batch's,
+        unless the model makes its own (ELECTRA's replaced/original labels)."""
         out = self.model(
             input_ids=batch["input_ids"],
             attention_mask=batch["attention_mask"],
             labels=batch["labels"],
         )
-        return out.logits
+        labels = getattr(out, "token_labels", None)
+        return out, batch["labels"] if labels is None else labels
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        logits = self(batch)
-        loss = torch.nn.functional.cross_entropy(
-            logits.float().reshape(-1, logits.size(-1)),
-            batch["labels"].reshape(-1),
-            ignore_index=LABEL_PAD,
-            label_smoothing=self.hparams.label_smoothing,
-        )
+        out, labels = self(batch)
+        if getattr(self.model, "owns_loss", False):  # a pretraining wrapper (ELECTRA)
+            loss = out.loss
+            for key in ("generator_loss", "discriminator_loss"):
+                if getattr(out, key, None) is not None:
+                    self.log(f"train/{key}", getattr(out, key))
+        else:
+            loss = torch.nn.functional.cross_entropy(
+                out.logits.float().reshape(-1, out.logits.size(-1)),
+                labels.reshape(-1),
+                ignore_index=LABEL_PAD,
+                label_smoothing=self.hparams.label_smoothing,
+            )
         tokens = int(batch["attention_mask"].sum() + (batch["labels"] != LABEL_PAD).sum())
         now = time.perf_counter()
         if self._last_step_time is not None:
@@ -137,7 +146,8 @@ class Seq2SeqModule(L.LightningModule):
         limit: int | None,
         generation: dict,
     ) -> None:
-        nll, correct, tokens = token_counts(self(batch), batch["labels"])
+        out, labels = self(batch)
+        nll, correct, tokens = token_counts(out.logits, labels)
         self._sums["nll"].update(nll)
         self._sums["correct"].update(correct)
         self._sums["tokens"].update(tokens)

@@ -112,7 +112,9 @@ def choose_test_weights(
     if final is None or best_score is None:
         return best
     better = final >= best_score if checkpoint.mode == "max" else final <= best_score
-    log.info("final weights %s=%.3f vs best.ckpt %.3f", checkpoint.monitor, final, float(best_score))
+    log.info(
+        "final weights %s=%.3f vs best.ckpt %.3f", checkpoint.monitor, final, float(best_score)
+    )
     return None if better else best
 
 
@@ -133,6 +135,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     model = backbone(tokenizers=tokenizers)
     precision = resolve_precision(cfg.trainer.precision)
     check_precision(model, precision)
+    model = objective.prepare_model(model, tokenizers)  # ELECTRA adds its generator
     model, frozen = instantiate(cfg.freeze)(model)  # freezing strategy; may wrap (LoRA)
     datamodule.setup("fit")
     module = Seq2SeqModule(

@@ -225,6 +225,49 @@ class ParallelFilesCorpus(Corpus):
         return self._fingerprint
 
 
+class TextFilesCorpus(Corpus):
+    """Plain text, one text per line, from one or more files: monolingual data for the
+    pretraining objectives. Each line is yielded as the pair (text, text), so that every
+    objective and the split read it like a parallel corpus; the pretraining objectives
+    read such a pair once whatever `objective.sides` says."""
+
+    def __init__(self, paths: str | list[str], strict: bool = False) -> None:
+        names = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+        if not names:
+            raise DataPathError("data.corpus.paths is empty: give one or more text files")
+        self.paths = [_check_exists(Path(p), "text file") for p in names]
+        self.strict = strict
+        self._fingerprint: str | None = None
+
+    def iter_pairs(
+        self, shard: int = 0, num_shards: int = 1, stats: ReadStats | None = None
+    ) -> Iterator[Pair]:
+        index = -1
+        for path in self.paths:
+            with open(path, "rb") as f:
+                for number, raw in enumerate(f, start=1):
+                    index += 1
+                    if index % num_shards != shard:
+                        continue
+                    where = f"{path}:{number}"
+                    try:
+                        text = raw.decode("utf-8")
+                    except UnicodeDecodeError:
+                        self._skip(stats, "undecodable bytes (not UTF-8)", where)
+                        continue
+                    if not text.strip():
+                        self._skip(stats, "blank line", where)
+                        continue
+                    pair = self._keep(text, text, stats, where)
+                    if pair is not None:
+                        yield pair
+
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = f"text-{_file_digest(*self.paths)}"
+        return self._fingerprint
+
+
 class HFDatasetCorpus(Corpus):
     """Any Hugging Face dataset (hub id, or a local builder such as "json"/"csv" with
     ``data_files``), read in streaming mode. ``translation_field`` handles the hub's

@@ -27,7 +27,9 @@ class DownloadError(RuntimeError):
 
 def fetch(url: str, timeout: float = 30.0) -> bytes:
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=HEADERS), timeout=timeout) as r:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=HEADERS), timeout=timeout
+        ) as r:
             return r.read()
     except (urllib.error.URLError, TimeoutError, OSError) as err:
         raise DownloadError(f"could not download {url}: {err}") from err
@@ -57,10 +59,14 @@ def download_multi30k(dest: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--dest", type=Path, required=True, help="the folder S2S_DATA_DIR points at")
+    parser.add_argument(
+        "--dest", type=Path, required=True, help="the folder S2S_DATA_DIR points at"
+    )
     args = parser.parse_args(argv)
     try:
-        print(f"Tatoeba fra-eng (CC-BY 2.0 FR, tatoeba.org / manythings.org/anki): {download_tatoeba(args.dest)}")
+        print(
+            f"Tatoeba fra-eng (CC-BY 2.0 FR, tatoeba.org / manythings.org/anki): {download_tatoeba(args.dest)}"
+        )
         for path in download_multi30k(args.dest):
             print(f"Multi30k (evaluation only): {path}")
     except (DownloadError, zipfile.BadZipFile, KeyError, gzip.BadGzipFile) as err:

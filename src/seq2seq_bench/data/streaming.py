@@ -18,6 +18,7 @@ import random
 from collections.abc import Iterator
 
 import datasets
+import numpy as np
 import torch
 from datasets.distributed import split_dataset_by_node
 
@@ -94,23 +95,27 @@ class TrainStream(torch.utils.data.IterableDataset):
     def __len__(self) -> int:
         return self.batches_per_epoch
 
-    def _examples(self, data_pass: int) -> Iterator[Example]:
+    def _examples(
+        self, data_pass: int, noise: np.random.Generator | None = None
+    ) -> Iterator[Example]:
         # Passes after the first in one epoch happen only when the estimate ran short;
         # they get their own shuffle so that no batch sequence repeats.
         self.stream.set_epoch(self.epoch * 1_000 + data_pass)
         rows = iter(self.stream)
         while chunk := list(itertools.islice(rows, self.encode_chunk)):
             pairs = [(row["source"], row["target"]) for row in chunk]
-            yield from self.objective.encode(pairs, self.tokenizers)
+            yield from self.objective.encode(pairs, self.tokenizers, noise)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         worker = torch.utils.data.get_worker_info()
         worker_id = worker.id if worker is not None else 0
         pad = self.tokenizers.source.pad_token_id
         for data_pass in itertools.count():
-            rng = random.Random(f"{self.seed}/{self.epoch}/{data_pass}/{self.rank}/{worker_id}")
+            key = [self.seed, self.epoch, data_pass, self.rank, worker_id]
+            rng = random.Random("/".join(map(str, key)))
+            noise = np.random.default_rng(key)  # the objective's noise (pretraining)
             batches = bucketed_batches(
-                self._examples(data_pass),
+                self._examples(data_pass, noise),
                 self.max_tokens,
                 self.bucket_size,
                 rng,

@@ -9,7 +9,7 @@ the data pipeline and the answer to the second depends on it:
    backbone never pays for training a tokenizer it will not use).
 2. `backbone(tokenizers=...)`: the `PreTrainedModel`, in train mode.
 
-Plain builder functions (the vanilla Transformer's `_partial_` configs) are backbones too:
+Plain builder functions (a `_partial_` config of a function) are backbones too:
 they have no `tokenizers` method and always use the data's tokenizer.
 """
 

@@ -1,6 +1,10 @@
-"""Backbone builders: Hydra `model=` configs point at these with `_partial_: true`, and
-the entry point calls them with the tokenizers, so vocabulary size and special-token ids
-always come from the tokenizer the data pipeline actually uses."""
+"""The vanilla Transformer as a `model=transformer_*` backbone.
+
+From scratch its vocabulary size and special-token ids come from the tokenizer the data
+pipeline actually uses; pretrained (`model.init=pretrained`), weights and tokenizer come
+from `model.pretrained`, typically a run of ours: a pretraining run
+(`objective=span_corruption`, ...) that a translation run then fine-tunes.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +12,43 @@ from typing import Any
 
 from transformers import PreTrainedModel
 
+from seq2seq_bench.models.backbone import Backbone, shared_vocabulary
+from seq2seq_bench.models.pretrained import load_model
 from seq2seq_bench.models.transformer import TransformerConfig, TransformerForSeq2Seq
 from seq2seq_bench.objectives.base import Tokenizers
 
 
-def transformer(tokenizers: Tokenizers, **shape: Any) -> PreTrainedModel:
-    """A vanilla Transformer trained from scratch on our shared tokenizer."""
-    tok = tokenizers.target
-    if tokenizers.source is not tokenizers.target:
-        raise ValueError(
-            "model=transformer* shares one vocabulary: use one tokenizer for both sides"
+class TransformerBackbone(Backbone):
+    """``shape``: TransformerConfig fields (d_model, encoder_layers, num_heads, ...)."""
+
+    choice = "transformer_*"
+
+    def __init__(
+        self,
+        init: str = "scratch",
+        pretrained: str | None = None,
+        task_prefix: str = "",
+        **shape: Any,
+    ) -> None:
+        super().__init__(init, pretrained, task_prefix)
+        self.shape = shape
+
+    def from_config(self, tokenizers: Tokenizers) -> PreTrainedModel:
+        tok = shared_vocabulary(tokenizers, self.choice)
+        config = TransformerConfig(
+            vocab_size=len(tok),
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=tok.eos_token_id,
+            decoder_start_token_id=tok.pad_token_id,
+            **self.shape,
         )
-    config = TransformerConfig(
-        vocab_size=len(tok),
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-        decoder_start_token_id=tok.pad_token_id,
-        **shape,
-    )
-    return TransformerForSeq2Seq(config)
+        return TransformerForSeq2Seq(config)
+
+    def load(self, tokenizers: Tokenizers) -> PreTrainedModel:
+        model_type = TransformerConfig.model_type
+        return load_model(TransformerForSeq2Seq, self.pretrained, (model_type,), self.choice)
+
+
+def transformer(tokenizers: Tokenizers, **shape: Any) -> PreTrainedModel:
+    """A Transformer from scratch: the function form, for scripts and tests."""
+    return TransformerBackbone(**shape).from_config(tokenizers)

@@ -9,7 +9,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from transformers import PreTrainedTokenizerBase
+import numpy as np
+from torch import nn
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
 @dataclass(frozen=True)
@@ -37,4 +39,18 @@ class Objective(ABC):
     is_translation: bool = False
 
     @abstractmethod
-    def encode(self, pairs: list[tuple[str, str]], tokenizers: Tokenizers) -> list[Example]: ...
+    def encode(
+        self,
+        pairs: list[tuple[str, str]],
+        tokenizers: Tokenizers,
+        rng: np.random.Generator | None = None,
+    ) -> list[Example]:
+        """``rng`` drives random noise: the training stream passes one seeded per rank,
+        worker and epoch; without one (evaluation) the noise is a fixed function of the
+        text, so that every validation scores the same corrupted inputs."""
+
+    def prepare_model(self, model: PreTrainedModel, tokenizers: Tokenizers) -> nn.Module:
+        """The model to train. Most objectives train the backbone as it is; one that needs
+        extra parts (ELECTRA's generator) wraps it, and the wrapper's `export()` says what
+        the run saves."""
+        return model

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from seq2seq_bench.objectives.base import Example, Objective, Tokenizers
 
 
@@ -20,7 +22,12 @@ class TranslationObjective(Objective):
     def source_text(self, source: str) -> str:
         return self.prefix + source
 
-    def encode(self, pairs: list[tuple[str, str]], tokenizers: Tokenizers) -> list[Example]:
+    def encode(
+        self,
+        pairs: list[tuple[str, str]],
+        tokenizers: Tokenizers,
+        rng: np.random.Generator | None = None,
+    ) -> list[Example]:
         sources = tokenizers.source(
             [self.source_text(s) for s, _ in pairs],
             truncation=True,

@@ -1,0 +1,129 @@
+"""Pretraining through the real Hydra config: every objective trains a tiny model, and a
+pretraining run's export starts a translation fine-tuning with any freezing strategy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from safetensors.torch import load_file
+
+from seq2seq_bench.data.corpora import DataPathError, TextFilesCorpus
+from seq2seq_bench.train import train
+
+from .backbone_helpers import compose
+from .conftest import compose_config
+
+OBJECTIVES = ["span_corruption", "bart", "mlm", "electra"]
+# which backbone each objective is paired with beyond the vanilla Transformer
+NATIVE = {
+    "span_corruption": "t5_tiny",
+    "bart": "bart_tiny",
+    "mlm": "bert_encoder",
+    "electra": "t5_tiny",
+}
+
+
+def pretrain(tmp_path: Path, backbone: str, objective: str, *extra: str) -> dict:
+    cfg = compose(
+        tmp_path,
+        backbone,
+        f"objective={objective}",
+        "objective.input_length=32"
+        if objective == "span_corruption"
+        else "objective.max_tokens=64",
+        *extra,
+    )
+    return train(cfg)
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+@pytest.mark.parametrize("family", ["transformer", "native"])
+def test_every_objective_pretrains_through_hydra(
+    tmp_path: Path, objective: str, family: str
+) -> None:
+    backbone = "transformer_tiny" if family == "transformer" else NATIVE[objective]
+    metrics = pretrain(tmp_path, backbone, objective)
+    assert metrics["steps"] == 2
+    test = metrics["test"]["test"]
+    assert {"loss", "token_acc", "ppl"} <= set(test) and "bleu" not in test  # no translation
+    assert test["loss"] > 0 and torch.isfinite(torch.tensor(test["loss"]))
+    out = Path(metrics["output_dir"])
+    assert (out / "model" / "config.json").is_file() and not (out / "predictions.tsv").exists()
+
+
+@pytest.fixture(scope="module")
+def span_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("span")
+    return Path(pretrain(tmp, "transformer_tiny", "span_corruption")["output_dir"])
+
+
+@pytest.mark.parametrize("strategy", ["none", "encoder", "lora"])
+def test_a_pretraining_run_starts_translation_fine_tuning(
+    tmp_path: Path, span_run: Path, strategy: str
+) -> None:
+    pretrained = load_file(span_run / "model" / "model.safetensors")
+    cfg = compose(
+        tmp_path,
+        "transformer_tiny",
+        "model.init=pretrained",
+        f"model.pretrained={span_run}",
+        f"freeze={strategy}",
+    )
+    model = instantiate(cfg.model)
+    tokenizers = model.tokenizers(lambda: pytest.fail("the pretrained run brings its tokenizer"))
+    loaded = model(tokenizers=tokenizers).state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in pretrained.items())  # weights carried over
+    metrics = train(cfg)
+    assert metrics["steps"] == 2 and "bleu" in metrics["test"]["test"]
+    assert metrics["trainable"]["strategy"] == strategy
+
+
+def test_electra_exports_its_discriminator_as_the_seq2seq_encoder(tmp_path: Path) -> None:
+    metrics = pretrain(tmp_path, "transformer_tiny", "electra", "objective.generator_width=0.5")
+    export = load_file(Path(metrics["output_dir"]) / "model" / "model.safetensors")
+    assert not any("generator" in k for k in export)  # only the backbone leaves the run
+    checkpoint = torch.load(
+        Path(metrics["output_dir"]) / "checkpoints" / "last.ckpt",
+        map_location="cpu",
+        weights_only=False,
+    )["state_dict"]
+    assert any(".generator." in k for k in checkpoint)  # trained alongside
+    trained = {
+        k.removeprefix("model.seq2seq."): v
+        for k, v in checkpoint.items()
+        if k.startswith("model.seq2seq.encoder.layers.")
+    }
+    assert trained and all(torch.equal(export[k], v) for k, v in trained.items())
+    # the generator is narrower and reads through the discriminator's embedding
+    width = checkpoint["model.generator.down.weight"].shape
+    assert width[0] == width[1] // 2
+
+
+def test_pretraining_reads_plain_text_files(tmp_path: Path) -> None:
+    lines = [f"Sentence number {i} is here." for i in range(300)]
+    (tmp_path / "a.txt").write_text("\n".join(lines[:200]) + "\n\n", encoding="utf-8")
+    (tmp_path / "b.txt").write_text("\n".join(lines[200:]) + "\n", encoding="utf-8")
+    corpus = TextFilesCorpus([str(tmp_path / "a.txt"), str(tmp_path / "b.txt")])
+    assert [s for s, _ in corpus.iter_pairs()] == lines
+    cfg = compose_config(
+        tmp_path,
+        [
+            "model=transformer_tiny",
+            "objective=mlm",
+            "data=text_files",
+            f"data.corpus.paths=[{tmp_path / 'a.txt'},{tmp_path / 'b.txt'}]",
+            "data.vocab_size=300",
+            "trainer.max_steps=2",
+            "trainer.accelerator=cpu",
+            "progress_bar=none",
+            "logger=none",
+        ],
+    )
+    metrics = train(cfg)
+    assert metrics["data"]["read"]["skipped"] == {"blank line": 1}  # counted, not lost
+    assert metrics["steps"] == 2
+    with pytest.raises(DataPathError, match="text file not found"):
+        TextFilesCorpus(str(tmp_path / "missing.txt"))

@@ -8,7 +8,6 @@ names the line to fix.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -48,13 +47,8 @@ def user_errors(prog: str) -> Iterator[None]:
 
 
 def quiet_transformers() -> None:
-    """No loading bars, and not the warning that transformers 5 gives every model class
-    registered for the Auto classes (our transformer is, so that its exports carry their
-    code) whose forward() still takes ``cache_position``: generate() passes it anyway."""
+    """No loading bars: a CLI's output is its translations and its own progress bar."""
     transformers.logging.disable_progress_bar()
-    logging.getLogger("transformers.generation.utils").addFilter(
-        lambda record: "expect `cache_position`" not in record.getMessage()
-    )
 
 
 def require(cfg: DictConfig, *keys: str) -> None:

@@ -330,14 +330,11 @@ class TransformerDecoder(_Stack):
         encoder_attention_mask: Tensor | None = None,
         attention_mask: Tensor | None = None,
         past_key_values: EncoderDecoderCache | None = None,
-        cache_position: Tensor | None = None,
     ) -> BaseModelOutputWithPast:
         q_len = input_ids.shape[1]
         past_len = past_key_values.get_seq_length() if past_key_values is not None else 0
         # New tokens continue where the cache ends, so cached and full decoding see equal positions.
-        positions = cache_position
-        if positions is None:
-            positions = torch.arange(past_len, past_len + q_len, device=input_ids.device)
+        positions = torch.arange(past_len, past_len + q_len, device=input_ids.device)
         x = self.embed(input_ids, positions)
         self_mask, is_causal = causal_mask(q_len, past_len, attention_mask, input_ids.device)
         memory_mask = padding_mask(encoder_attention_mask)
@@ -439,10 +436,10 @@ class TransformerForSeq2Seq(PreTrainedModel, GenerationMixin):
         labels: Tensor | None = None,
         use_cache: bool | None = None,
         return_dict: bool | None = None,
-        cache_position: Tensor | None = None,
         **kwargs: Any,
     ) -> Seq2SeqLMOutput | tuple[Tensor, ...]:
-        """``kwargs`` absorbs generation bookkeeping (``output_attentions`` etc.). The loss is plain
+        """``kwargs`` absorbs generation bookkeeping (``output_attentions``, ``cache_position``:
+        positions come from the cache length instead). The loss is plain
         token-level cross entropy; label smoothing is the training objective's business."""
         if labels is not None:
             use_cache = False  # teacher forcing sees the whole target at once
@@ -467,7 +464,6 @@ class TransformerForSeq2Seq(PreTrainedModel, GenerationMixin):
             encoder_attention_mask=attention_mask,
             attention_mask=decoder_attention_mask,
             past_key_values=cache,
-            cache_position=cache_position,
         )
         logits = self.lm_head(decoded.last_hidden_state)
 

@@ -11,6 +11,8 @@ batches, as in T5. The last piece of each encoded chunk is shorter rather than d
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from transformers import PreTrainedTokenizerBase
 
@@ -75,7 +77,8 @@ def random_spans_noise_mask(
     return np.cumsum(start) % 2 == 1
 
 
-def sentinel_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+@lru_cache(maxsize=8)
+def sentinel_ids(tokenizer: PreTrainedTokenizerBase) -> tuple[int, ...]:
     """Ids of <extra_id_0>, <extra_id_1>, ... for as many as the tokenizer has."""
     vocab = tokenizer.get_vocab()
     ids = []
@@ -87,10 +90,10 @@ def sentinel_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
             f"{type(tokenizer).__name__} has none: use our tokenizer (model.init=scratch) or a "
             "T5/mT5 tokenizer"
         )
-    return ids
+    return tuple(ids)
 
 
-def merge(inputs: list[int], targets: list[int], sentinels: list[int]) -> list[int]:
+def merge(inputs: list[int], targets: list[int], sentinels: tuple[int, ...]) -> list[int]:
     """Undo span corruption: put each sentinel's span from ``targets`` back into ``inputs``
     (both without framing). Used by the tests, and handy for inspecting examples."""
     spans: dict[int, list[int]] = {}

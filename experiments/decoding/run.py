@@ -99,17 +99,25 @@ def findings(reports: dict[str, dict]) -> list[str]:
     return notes
 
 
+NOTES = "<!-- notes: hand-written below this line, kept when the report is rewritten -->"
+
+
 def write_report(reports: dict[str, dict], out: Path, command: str) -> Path:
     first = next(iter(reports.values()))
     plot(reports, out / "decoding.png")
+    threads = first.get("threads", os.environ.get("OMP_NUM_THREADS", "all"))
+    beam = reports.get("beam4", first)["decoding"]
+    path = out / "REPORT.md"
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    notes = old[old.index(NOTES) :] if NOTES in old else NOTES + "\n"
     text = f"""# Decoding study: greedy vs beam search vs sampling
 
-- checkpoint `{first["checkpoint"]}`; data `{first["data"]}`: split `{first["split"]}` and
-  its extra test sets
-- `{first["device"]}`, {first["dtype"]}, batch_size {first["batch_size"]}, max_tokens
-  {first["max_tokens"]}; max_new_tokens {first["decoding"]["max_new_tokens"]}; beam search
-  with length_penalty {reports.get("beam4", first)["decoding"]["length_penalty"]} and
-  early stopping
+- checkpoint `{first["checkpoint"]}`; data `{first["data"]}`: split `{first["split"]}`
+  and its extra test sets
+- device `{first["device"]}` ({threads} CPU threads), {first["dtype"]}, batch_size
+  {first["batch_size"]}, max_tokens {first["max_tokens"]}, max_new_tokens
+  {first["decoding"]["max_new_tokens"]}; beam search with length_penalty
+  {beam["length_penalty"]} and early stopping; sampling seeded (decoding.seed)
 - BLEU and chrF against all references: sacrebleu `{first["signatures"]["bleu"]}`,
   `{first["signatures"]["chrf"]}`
 - sentences/s end to end (tokenise, generate, detokenise), after a warm-up
@@ -123,9 +131,10 @@ Reproduce: `{command}`
 {chr(10).join(findings(reports))}
 
 Each setting's `eval.json` and predictions are under `runs/<setting>/`.
-"""
-    (out / "REPORT.md").write_text(text)
-    return out / "REPORT.md"
+
+{notes}"""
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def quick_run(tmp: Path) -> Path:

@@ -184,6 +184,7 @@ def evaluate(cfg: DictConfig, data_choice: str | None = None) -> dict[str, Any]:
         "prefix": options["prefix"],
         "device": str(model.device),
         "dtype": cfg.dtype,
+        "threads": torch.get_num_threads(),  # CPU speed depends on it
         "batch_size": cfg.batch_size,
         "max_tokens": cfg.max_tokens,
         "versions": {

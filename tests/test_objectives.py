@@ -315,3 +315,15 @@ def test_mlm_and_electra_targets() -> None:
         assert len(example.input_ids) == len(example.labels)  # position for position
         for noised, original in zip(example.input_ids, example.labels, strict=True):
             assert noised in (original, TOK.mask_token_id)
+
+
+@pytest.mark.parametrize("objective", [MaskedLMObjective(), ElectraObjective()])
+def test_mlm_and_electra_objectives_realise_their_mask_rate(objective) -> None:
+    examples = objective.encode(PAIRS, SHARED, np.random.default_rng(0))
+    changed = total = 0
+    for example in examples:
+        noised, original = content(example.input_ids), content(example.labels)
+        total += len(original)
+        changed += sum(a != b for a, b in zip(noised, original, strict=True))
+    expected = 0.15 if isinstance(objective, ElectraObjective) else 0.15 * 0.9  # 10 % kept
+    assert abs(changed / total - expected) < 0.006

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -155,9 +156,11 @@ class TranslationDataModule(L.LightningDataModule):
         chunk: list[tuple[str, str]] = []
         truncated = 0
 
+        noise = np.random.default_rng(self.seed)  # lengths only: any noise will do
+
         def flush() -> None:
             nonlocal truncated
-            for example in self.objective.encode(chunk, tokenizers):
+            for example in self.objective.encode(chunk, tokenizers, noise):
                 costs.append(example_cost(example))
                 truncated += self._is_truncated(example)
             chunk.clear()

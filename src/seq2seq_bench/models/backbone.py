@@ -38,11 +38,17 @@ class Backbone:
     choice = "backbone"  # the `model=` family name used in error messages
 
     def __init__(
-        self, init: str = "scratch", pretrained: str | None = None, task_prefix: str = ""
+        self,
+        init: str = "scratch",
+        pretrained: str | None = None,
+        task_prefix: str = "",
+        **shape: Any,
     ) -> None:
+        """``shape``: the config fields of a model built from scratch (d_model, ...)."""
         if init not in INITS:
             raise ValueError(f"model.init={init!r}: choose one of {', '.join(INITS)}")
         self.init, self.pretrained, self.task_prefix = init, pretrained, task_prefix
+        self.shape = shape
 
     def tokenizers(self, data_tokenizers: Callable[[], Tokenizers]) -> Tokenizers:
         if self.init == "pretrained":

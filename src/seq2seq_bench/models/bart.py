@@ -9,8 +9,6 @@ Pretrained, weights, special ids and tokenizer all come from `model.pretrained`
 
 from __future__ import annotations
 
-from typing import Any
-
 from transformers import BartConfig, BartForConditionalGeneration, PreTrainedModel
 
 from seq2seq_bench.models.backbone import Backbone, shared_vocabulary
@@ -22,16 +20,6 @@ class BartBackbone(Backbone):
     """``shape``: BartConfig fields (d_model, encoder_layers, decoder_ffn_dim, ...)."""
 
     choice = "bart_*"
-
-    def __init__(
-        self,
-        init: str = "scratch",
-        pretrained: str | None = None,
-        task_prefix: str = "",
-        **shape: Any,
-    ) -> None:
-        super().__init__(init, pretrained, task_prefix)
-        self.shape = shape
 
     def from_config(self, tokenizers: Tokenizers) -> PreTrainedModel:
         tok = shared_vocabulary(tokenizers, self.choice)

@@ -23,16 +23,6 @@ class TransformerBackbone(Backbone):
 
     choice = "transformer_*"
 
-    def __init__(
-        self,
-        init: str = "scratch",
-        pretrained: str | None = None,
-        task_prefix: str = "",
-        **shape: Any,
-    ) -> None:
-        super().__init__(init, pretrained, task_prefix)
-        self.shape = shape
-
     def from_config(self, tokenizers: Tokenizers) -> PreTrainedModel:
         tok = shared_vocabulary(tokenizers, self.choice)
         config = TransformerConfig(

@@ -43,10 +43,10 @@ class T5Backbone(Backbone):
         task_prefix: str = "",
         **shape: Any,
     ) -> None:
-        super().__init__(init, pretrained, task_prefix)
+        super().__init__(init, pretrained, task_prefix, **shape)
         if family not in FAMILIES:
             raise ValueError(f"model.family={family!r}: choose one of {', '.join(FAMILIES)}")
-        self.family, self.shape, self.choice = family, shape, f"{family}_*"
+        self.family, self.choice = family, f"{family}_*"
 
     def from_config(self, tokenizers: Tokenizers) -> PreTrainedModel:
         tok = shared_vocabulary(tokenizers, self.choice)

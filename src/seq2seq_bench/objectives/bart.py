@@ -14,6 +14,8 @@ several sentences per example: hence `pack_tokens` (whole texts packed into docu
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from seq2seq_bench.objectives.base import Example, Tokenizers
@@ -91,12 +93,11 @@ class BartDenoisingObjective(DenoisingObjective):
         poisson_lambda: float = 3.0,
         sentence_permutation: float = 1.0,
         document_rotation: float = 0.0,
-        sides: str = "both",
-        max_tokens: int = 128,
-        pack_tokens: int | None = 128,
-        seed: int = 0,
+        **text: Any,
     ) -> None:
-        super().__init__(sides=sides, max_tokens=max_tokens, pack_tokens=pack_tokens, seed=seed)
+        """``text``: how text is read (sides, max_tokens, pack_tokens, seed; see
+        `DenoisingObjective`)."""
+        super().__init__(**{"pack_tokens": 128} | text)
         rates = dict(
             token_masking=token_masking,
             token_deletion=token_deletion,

@@ -8,6 +8,8 @@ so the decoder learns to copy and repair, as in MASS/BART-style pretraining.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from seq2seq_bench.objectives.bart import choose
@@ -51,12 +53,11 @@ class MaskedLMObjective(DenoisingObjective):
         mask_rate: float = 0.15,
         mask_fraction: float = 0.8,
         random_fraction: float = 0.1,
-        sides: str = "both",
-        max_tokens: int = 128,
-        pack_tokens: int | None = None,
-        seed: int = 0,
+        **text: Any,
     ) -> None:
-        super().__init__(sides=sides, max_tokens=max_tokens, pack_tokens=pack_tokens, seed=seed)
+        """``text``: how text is read (sides, max_tokens, pack_tokens, seed; see
+        `DenoisingObjective`)."""
+        super().__init__(**{"pack_tokens": None} | text)
         if not 0 <= mask_rate <= 1 or mask_fraction + random_fraction > 1:
             raise ValueError("mlm: need 0 <= mask_rate <= 1 and mask + random fractions <= 1")
         self.mask_rate, self.mask_fraction, self.random_fraction = (

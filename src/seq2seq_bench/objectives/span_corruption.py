@@ -12,6 +12,7 @@ batches, as in T5. The last piece of each encoded chunk is shorter rather than d
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from transformers import PreTrainedTokenizerBase
@@ -119,11 +120,10 @@ class SpanCorruptionObjective(DenoisingObjective):
         noise_density: float = 0.15,
         mean_noise_span_length: float = 3.0,
         input_length: int | None = 128,
-        sides: str = "both",
-        max_tokens: int = 128,
-        seed: int = 0,
+        **text: Any,
     ) -> None:
-        super().__init__(sides=sides, max_tokens=max_tokens, pack_tokens=None, seed=seed)
+        """``text``: sides, max_tokens, seed (see `DenoisingObjective`); T5 packs its own way."""
+        super().__init__(**text, pack_tokens=None)
         if not 0.0 < noise_density < 1.0 or mean_noise_span_length < 1:
             raise ValueError("span_corruption: need 0 < noise_density < 1, mean span >= 1")
         self.noise_density, self.mean_noise_span_length = noise_density, mean_noise_span_length

@@ -45,7 +45,7 @@ class Job:
 
 
 def jobs(args: argparse.Namespace, out: Path) -> list[Job]:
-    pretrain_dir = out / "pretrain"
+    pretrain_dir = args.pretrain_dir
     common = ["experiment=objectives", "progress_bar=none", *args.override]
     planned: list[Job] = []
     for seed in args.seeds:
@@ -179,35 +179,43 @@ def bleu_chart(out: Path, path: Path) -> list[str]:
     return lines
 
 
-def write_report(out: Path, command: str) -> Path:
-    finetune, pretrain = s2s_report(out / "finetune"), s2s_report(out / "pretrain")
+NOTES = "<!-- notes: hand-written below this line, kept when the report is rewritten -->"
+
+
+def write_report(args: argparse.Namespace, command: str) -> Path:
+    out, pretrain_dir, path = args.out, args.pretrain_dir, args.report
+    finetune, pretrain = s2s_report(out / "finetune"), s2s_report(pretrain_dir)
     findings = bleu_chart(out, out / "bleu_by_objective.png")
-    relative = os.path.relpath(out, HERE)
+    rel = {k: os.path.relpath(v, path.parent) for k, v in (("out", out), ("pre", pretrain_dir))}
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    notes = old[old.index(NOTES) :] if NOTES in old else NOTES + "\n"
     text = f"""# Objectives study: pretraining objective -> downstream translation
 
 Setup (`conf/experiment/objectives.yaml`): a Transformer of d_model 128, 2+2 layers,
-pretrained on both monolingual sides of Tatoeba's train split with each objective for the
-same number of steps at the same token budget per batch (1,024 tokens), then fine-tuned
-on Tatoeba translation for the same number of steps; "none" is the same fine-tuning from
-random weights. Test sets: the Tatoeba test split (multi-reference) and Multi30k
-test_2016_flickr, decoded greedily. CPU, one thread per run.
+pretrained on both monolingual sides of Tatoeba's train split with each objective for
+{args.pretrain_steps} steps at the same token budget per batch (1,024 tokens), then
+fine-tuned on Tatoeba translation for {args.finetune_steps} steps; "none" is the same
+fine-tuning from random weights. Seeds {", ".join(map(str, args.seeds))}. Test sets: the
+Tatoeba test split (multi-reference) and Multi30k test_2016_flickr, decoded greedily.
+CPU, {args.threads} thread(s) per run, {args.lanes} runs at a time.
 
 Reproduce: `{command}`
 
-![test BLEU by pretraining objective](bleu_by_objective.png)
+![test BLEU by pretraining objective]({rel["out"]}/bleu_by_objective.png)
 
 {chr(10).join(findings)}
 
-## Fine-tuning (s2s-report of `{relative}/finetune`)
+## Fine-tuning (s2s-report of `{rel["out"]}/finetune`)
 
-{finetune.replace("](", "](" + relative + "/finetune/")}
+{finetune.replace("](", "](" + rel["out"] + "/finetune/")}
 
-## Pretraining (s2s-report of `{relative}/pretrain`)
+## Pretraining (s2s-report of `{rel["pre"]}`)
 
-{pretrain.replace("](", "](" + relative + "/pretrain/")}
-"""
-    (HERE / "REPORT.md").write_text(text, encoding="utf-8")
-    return HERE / "REPORT.md"
+{pretrain.replace("](", "](" + rel["pre"] + "/")}
+
+{notes}"""
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def main() -> None:
@@ -219,6 +227,13 @@ def main() -> None:
     parser.add_argument("--lanes", type=int, default=2, help="runs at a time")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads per run")
     parser.add_argument("--out", type=Path, default=HERE / "runs")
+    parser.add_argument(
+        "--pretrain-dir",
+        type=Path,
+        help="pretraining runs (default: OUT/pretrain; finished "
+        "runs are reused, so a second study can fine-tune the first one's checkpoints)",
+    )
+    parser.add_argument("--report", type=Path, default=HERE / "REPORT.md")
     parser.add_argument("--quick", action="store_true", help="a few steps, into a temp dir")
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("-o", "--override", action="append", default=[], help="key=value")
@@ -235,6 +250,8 @@ def main() -> None:
             "trainer.val_check_interval=3",
         ]
     args.out = args.out.resolve()
+    args.pretrain_dir = (args.pretrain_dir or args.out / "pretrain").resolve()
+    args.report = args.report.resolve()
     saved = args.out / "command.txt"
     if not args.report_only:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -242,7 +259,7 @@ def main() -> None:
         run_all(jobs(args, args.out), args.lanes, args.threads)
     command = saved.read_text() if saved.is_file() else "(unknown)"
     if not args.quick:
-        print(f"wrote {write_report(args.out, command)}")
+        print(f"wrote {write_report(args, command)}")
 
 
 if __name__ == "__main__":

@@ -109,3 +109,14 @@ def test_a_dir_without_runs_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as error:
         main([str(tmp_path)])
     assert error.value.code == 2
+
+
+def test_runs_validating_within_an_epoch_get_one_point_per_validation(tmp_path: Path) -> None:
+    rows = [{"epoch": 0, "step": s, "train/loss": 10.0 - s} for s in range(1, 7)]
+    rows += [{"epoch": 0, "step": s, "val/loss": 9.0 - s, "val/bleu": s} for s in (3, 6)]
+    path = tmp_path / "metrics.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    curves = epoch_curves(path)
+    assert curves.index.name == "step" and list(curves.index) == [3, 6]
+    assert list(curves["train/loss"]) == [8.0, 5.0]  # mean of steps 1-3, then 4-6
+    assert list(curves["val/bleu"]) == [3.0, 6.0]

@@ -145,7 +145,8 @@ def s2s_report(sweep: Path) -> str:
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
     )
-    return (sweep / "report.md").read_text(encoding="utf-8")
+    report = (sweep / "report.md").read_text(encoding="utf-8")
+    return report.split("\n", 1)[1].strip()  # without its title: it becomes a section here
 
 
 def bleu_chart(out: Path, path: Path) -> list[str]:

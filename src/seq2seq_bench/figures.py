@@ -20,7 +20,8 @@ CURVES = (("train/loss", "train loss"), ("val/loss", "val loss"), ("val/bleu", "
 
 
 def plot_curves(curves: dict[str, pd.DataFrame], groups: dict[str, str], path: Path) -> bool:
-    """Train loss, val loss and val BLEU per epoch, one line per run (label -> curves);
+    """Train loss, val loss and val BLEU per epoch (or per validation step, see
+    `runs.epoch_curves`), one line per run (label -> curves);
     runs of one group (label -> group) share a colour and differ in line style."""
     panels = [(c, t) for c, t in CURVES if any(c in df for df in curves.values())]
     if not panels:
@@ -44,7 +45,8 @@ def plot_curves(curves: dict[str, pd.DataFrame], groups: dict[str, str], path: P
                     color=colors[groups[label]],
                     linestyle=styles[label],
                 )
-        ax.set(title=title, xlabel="epoch")
+        axis = {df.index.name for df in curves.values() if not df.empty} or {"epoch"}
+        ax.set(title=title, xlabel=" / ".join(sorted(axis)))  # mixed when runs differ
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()

@@ -8,6 +8,7 @@ per-epoch curves, and the numbers of a run still going, come from the CSV logger
 
 from __future__ import annotations
 
+import bisect
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,9 @@ def parse_overrides(overrides: list[str]) -> dict[str, str]:
 def epoch_curves(csv_path: Path) -> pd.DataFrame:
     """Per epoch: the mean of the logged train/loss steps and the epoch's last validation.
 
+    A run that validates several times within an epoch (`trainer.val_check_interval`, as
+    step-budgeted studies do) gets one point per validation instead, indexed by step, with
+    the mean train loss since the previous validation: per epoch it would be one point.
     The CSV may be mid-write (a running sweep) or missing (logger=none): then the curves
     hold what could be read, possibly nothing.
     """
@@ -52,18 +56,36 @@ def epoch_curves(csv_path: Path) -> pd.DataFrame:
         return pd.DataFrame()
     if "epoch" not in log:
         return pd.DataFrame()
-    parts = []
-    if "train/loss" in log:
-        parts.append(log.dropna(subset=["train/loss"]).groupby("epoch")["train/loss"].mean())
     val_columns = [c for c in log.columns if c.startswith("val/")]
-    if "val/loss" in log:
-        parts.append(log.dropna(subset=["val/loss"]).groupby("epoch")[val_columns].last())
+    validations = log.dropna(subset=["val/loss"]) if "val/loss" in log else log.iloc[:0]
+    train = log.dropna(subset=["train/loss"]) if "train/loss" in log else log.iloc[:0]
+    if "step" in log and len(validations) > validations["epoch"].nunique():
+        steps = sorted(validations["step"].unique())
+        after = [steps[i] if i < len(steps) else None for i in steps_index(steps, train["step"])]
+        train_loss = train.assign(step=after).dropna(subset=["step"]).groupby("step")
+        curves = pd.concat(
+            [train_loss["train/loss"].mean(), validations.groupby("step")[val_columns].last()],
+            axis=1,
+        ).sort_index()
+        curves.index = curves.index.astype(int)
+        curves.index.name = "step"
+        return curves
+    parts = []
+    if len(train):
+        parts.append(train.groupby("epoch")["train/loss"].mean())
+    if len(validations):
+        parts.append(validations.groupby("epoch")[val_columns].last())
     if not parts:
         return pd.DataFrame()
     curves = pd.concat(parts, axis=1).sort_index()
     curves.index = curves.index.astype(int) + 1  # Lightning counts epochs from 0
     curves.index.name = "epoch"
     return curves
+
+
+def steps_index(validation_steps: list[int], steps: pd.Series) -> list[int]:
+    """For each training step, the position of the first validation at or after it."""
+    return [bisect.bisect_left(validation_steps, step) for step in steps]
 
 
 def load_run(run_dir: Path) -> Run:

@@ -120,3 +120,13 @@ def test_runs_validating_within_an_epoch_get_one_point_per_validation(tmp_path: 
     assert curves.index.name == "step" and list(curves.index) == [3, 6]
     assert list(curves["train/loss"]) == [8.0, 5.0]  # mean of steps 1-3, then 4-6
     assert list(curves["val/bleu"]) == [3.0, 6.0]
+
+
+def test_an_override_implied_by_an_earlier_one_is_not_a_column(tmp_path: Path) -> None:
+    for seed in (1, 2):
+        fake_run(tmp_path, ["study=none", f"seed={seed}"], bleu=1.0)
+        fake_run(tmp_path, ["study=bart", f"seed={seed}", "model.init=pretrained"], bleu=2.0)
+    report = write_report(tmp_path, tmp_path)
+    header = table_rows(report)[0]
+    assert "study" in header and "model.init" not in header and "seed" not in header
+    assert [row[0] for row in table_rows(report)[2:]] == ["bart", "none"]

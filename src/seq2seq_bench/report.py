@@ -45,15 +45,38 @@ def run_values(run: Run) -> dict[str, float]:
     values["val loss"] = metrics.get("val", {}).get("val/loss")
     values["epochs"] = metrics.get("epochs")
     values["time/epoch (s)"] = metrics.get("time_per_epoch_sec")
+    # seconds per batch x batches per epoch: right for runs that stop inside an epoch too
+    # (metrics.json of older runs has no "batches": their steps, without accumulation)
+    batches = metrics.get("batches", metrics.get("steps"))
+    per_epoch = metrics.get("data", {}).get("batches_per_epoch")
+    if batches and per_epoch and metrics.get("fit_time_sec"):
+        values["time/epoch (s)"] = metrics["fit_time_sec"] / batches * per_epoch
     values["wall time (s)"] = metrics.get("wall_time_sec", metrics.get("fit_time_sec"))
     values["trainable params"] = metrics.get("params", {}).get("trainable")
     return {k: float(v) for k, v in values.items() if v is not None}
 
 
 def varying_keys(runs: list[Run]) -> list[str]:
-    """The overrides whose value is not the same in every run, in command-line order."""
+    """The overrides whose value is not the same in every run, in command-line order,
+    without those an earlier one implies (in a study where `study.pretraining=none` always
+    comes with `model.init=(default)`, `model.init` adds nothing to a row's name)."""
     keys = list(dict.fromkeys(k for run in runs for k in run.overrides))
-    return [k for k in keys if len({run.overrides.get(k, DEFAULT) for run in runs}) > 1]
+    varying = [k for k in keys if len({run.overrides.get(k, DEFAULT) for run in runs}) > 1]
+    kept: list[str] = []
+    for key in varying:
+        if key == SEED or not any(implies(runs, earlier, key) for earlier in kept):
+            kept.append(key)
+    return kept
+
+
+def implies(runs: list[Run], first: str, second: str) -> bool:
+    """Whether the value of override ``first`` determines that of ``second`` in every run."""
+    seen: dict[str, str] = {}
+    for run in runs:
+        a, b = run.overrides.get(first, DEFAULT), run.overrides.get(second, DEFAULT)
+        if seen.setdefault(a, b) != b:
+            return False
+    return first != SEED
 
 
 def runs_frame(runs: list[Run], keys: list[str]) -> pd.DataFrame:

@@ -118,6 +118,15 @@ def choose_test_weights(
     return None if better else best
 
 
+def time_per_epoch(fit_time: float, trainer: L.Trainer, stats: dict[str, Any]) -> float | None:
+    """Fit time per epoch of data, also for a run that stopped inside an epoch (a step or
+    time budget): seconds per batch x batches per epoch. None when nothing trained."""
+    batches = trainer.global_step * trainer.accumulate_grad_batches
+    if not batches:
+        return None
+    return fit_time / batches * stats.get("batches_per_epoch", batches)
+
+
 @closes_wandb_run  # one W&B run per call, closed even when training fails
 def train(cfg: DictConfig) -> dict[str, Any]:
     if (finished := finished_run(cfg)) is not None:  # a re-run sweep skips finished jobs
@@ -202,7 +211,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     tokenizers.target.save_pretrained(out_dir / "model")
     if tokenizers.source is not tokenizers.target:
         tokenizers.source.save_pretrained(out_dir / "model" / "source_tokenizer")
-    epochs = max(trainer.current_epoch, 1)
     metrics = {
         "output_dir": str(out_dir),
         "test": {name: r["metrics"] for name, r in module.test_results.items()},
@@ -214,8 +222,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "data": datamodule.stats,
         "epochs": trainer.current_epoch,
         "steps": trainer.global_step,
+        "batches": trainer.global_step * trainer.accumulate_grad_batches,
         "fit_time_sec": fit_time,
-        "time_per_epoch_sec": fit_time / epochs,
+        "time_per_epoch_sec": time_per_epoch(fit_time, trainer, datamodule.stats),
         "wall_time_sec": time.time() - started,
         "tested_weights": tested or "final",
     }

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import optuna
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -185,3 +186,24 @@ def test_optuna_search_space_is_valid_for_the_installed_optuna() -> None:
         assert OmegaConf.select(cfg, key) is not None, f"{key} is not a config key"
         [override] = parser.parse_overrides([f"{key}={value}"])
         create_optuna_distribution_from_override(override)
+
+
+def test_an_optuna_search_stored_in_sqlite_resumes(tmp_path: Path) -> None:
+    """A search in a database continues where it stopped: its trials add up."""
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    search = [
+        *FAST,
+        "hparams_search=optuna",
+        f"hydra.sweeper.storage={storage}",
+        "hydra.sweeper.study_name=resumable",
+        "hydra.sweeper.sampler.n_startup_trials=1",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        "logger=none",
+        "run_test=false",
+    ]
+    hydra_train([*search, "hydra.sweeper.n_trials=2"], tmp_path)
+    hydra_train([*search, "hydra.sweeper.n_trials=1"], tmp_path)
+    study = optuna.load_study(study_name="resumable", storage=storage)
+    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(finished) == 3 and all(t.value is not None for t in finished)
+    assert (tmp_path / "sweep" / "optimization_results.yaml").is_file()

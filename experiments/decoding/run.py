@@ -26,6 +26,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
+from seq2seq_bench.report import write_keeping_notes  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 
@@ -99,17 +101,12 @@ def findings(reports: dict[str, dict]) -> list[str]:
     return notes
 
 
-NOTES = "<!-- notes: hand-written below this line, kept when the report is rewritten -->"
-
-
 def write_report(reports: dict[str, dict], out: Path, command: str) -> Path:
     first = next(iter(reports.values()))
     plot(reports, out / "decoding.png")
     threads = first.get("threads", os.environ.get("OMP_NUM_THREADS", "all"))
     beam = reports.get("beam4", first)["decoding"]
     path = out / "REPORT.md"
-    old = path.read_text(encoding="utf-8") if path.is_file() else ""
-    notes = old[old.index(NOTES) :] if NOTES in old else NOTES + "\n"
     text = f"""# Decoding study: greedy vs beam search vs sampling
 
 - checkpoint `{first["checkpoint"]}`; data `{first["data"]}`: split `{first["split"]}`
@@ -131,10 +128,8 @@ Reproduce: `{command}`
 {chr(10).join(findings(reports))}
 
 Each setting's `eval.json` and predictions are under `runs/<setting>/`.
-
-{notes}"""
-    path.write_text(text, encoding="utf-8")
-    return path
+"""
+    return write_keeping_notes(path, text)
 
 
 def quick_run(tmp: Path) -> Path:

@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from seq2seq_bench.runs import time_per_epoch
+
 SETTINGS = {
     "upstream": "upstream model only",
     "scratch_full": "scratch + full training",
@@ -48,7 +50,7 @@ def row(run: Path) -> tuple[int, list[str]]:
     metrics: dict[str, Any] = json.loads((run / "metrics.json").read_text())
     test = metrics["test"]["test"]
     steps, fit = metrics["steps"], metrics["fit_time_sec"]
-    per_epoch = fit / steps * metrics["data"]["batches_per_epoch"] if steps else None
+    per_epoch = time_per_epoch(metrics)
     setting = setting_of(run)
     cells = [
         SETTINGS.get(setting, setting),

@@ -29,6 +29,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+from seq2seq_bench.report import write_keeping_notes  # noqa: E402
+from seq2seq_bench.report import write_report as sweep_report  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -139,14 +143,9 @@ def run_all(planned: list[Job], lanes: int, threads: int) -> None:
 
 
 def s2s_report(sweep: Path) -> str:
-    subprocess.run(
-        [sys.executable, "-m", "seq2seq_bench.report", str(sweep)],
-        check=True,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-    )
-    report = (sweep / "report.md").read_text(encoding="utf-8")
-    return report.split("\n", 1)[1].strip()  # without its title: it becomes a section here
+    """The sweep's s2s-report (report.md and figures in the sweep dir), as a section."""
+    report = sweep_report(sweep, sweep, Console(quiet=True)).read_text(encoding="utf-8")
+    return report.split("\n", 1)[1].strip()  # without its title
 
 
 def bleu_chart(out: Path, path: Path) -> list[str]:
@@ -180,16 +179,11 @@ def bleu_chart(out: Path, path: Path) -> list[str]:
     return lines
 
 
-NOTES = "<!-- notes: hand-written below this line, kept when the report is rewritten -->"
-
-
 def write_report(args: argparse.Namespace, command: str) -> Path:
     out, pretrain_dir, path = args.out, args.pretrain_dir, args.report
     finetune, pretrain = s2s_report(out / "finetune"), s2s_report(pretrain_dir)
     findings = bleu_chart(out, out / "bleu_by_objective.png")
     rel = {k: os.path.relpath(v, path.parent) for k, v in (("out", out), ("pre", pretrain_dir))}
-    old = path.read_text(encoding="utf-8") if path.is_file() else ""
-    notes = old[old.index(NOTES) :] if NOTES in old else NOTES + "\n"
     text = f"""# Objectives study: pretraining objective -> downstream translation
 
 Setup (`conf/experiment/objectives.yaml`): a Transformer of d_model 128, 2+2 layers,
@@ -213,10 +207,8 @@ Reproduce: `{command}`
 ## Pretraining (s2s-report of `{rel["pre"]}`)
 
 {pretrain.replace("](", "](" + rel["pre"] + "/")}
-
-{notes}"""
-    path.write_text(text, encoding="utf-8")
-    return path
+"""
+    return write_keeping_notes(path, text)
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from seq2seq_bench.figures import plot_curves, plot_score_vs_params, plot_time_per_epoch
-from seq2seq_bench.runs import Run, find_runs
+from seq2seq_bench.runs import Run, find_runs, time_per_epoch
 
 SEED = "seed"
 DEFAULT = "(default)"  # the value of an override a run did not set
@@ -44,13 +44,8 @@ def run_values(run: Run) -> dict[str, float]:
     values["val BLEU"] = metrics.get("val", {}).get("val/bleu")
     values["val loss"] = metrics.get("val", {}).get("val/loss")
     values["epochs"] = metrics.get("epochs")
-    values["time/epoch (s)"] = metrics.get("time_per_epoch_sec")
-    # seconds per batch x batches per epoch: right for runs that stop inside an epoch too
-    # (metrics.json of older runs has no "batches": their steps, without accumulation)
-    batches = metrics.get("batches", metrics.get("steps"))
-    per_epoch = metrics.get("data", {}).get("batches_per_epoch")
-    if batches and per_epoch and metrics.get("fit_time_sec"):
-        values["time/epoch (s)"] = metrics["fit_time_sec"] / batches * per_epoch
+    # recomputed: older metrics.json divided by whole epochs only
+    values["time/epoch (s)"] = time_per_epoch(metrics) or metrics.get("time_per_epoch_sec")
     values["wall time (s)"] = metrics.get("wall_time_sec", metrics.get("fit_time_sec"))
     values["trainable params"] = metrics.get("params", {}).get("trainable")
     return {k: float(v) for k, v in values.items() if v is not None}
@@ -211,6 +206,18 @@ def draw_figures(runs: list[Run], groups: list[Group], keys: list[str], out: Pat
     if plot_score_vs_params(points, SCORE, out / "bleu_vs_params.png"):
         drawn.append(f"![{SCORE} vs trainable parameters](bleu_vs_params.png)")
     return drawn
+
+
+NOTES = "<!-- notes: hand-written below this line, kept when the report is rewritten -->"
+
+
+def write_keeping_notes(path: Path, generated: str) -> Path:
+    """Write a study's REPORT.md: the generated part, then whatever the file already held
+    below the NOTES marker, so that regenerating a report never erases its analysis."""
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    notes = old[old.index(NOTES) :] if NOTES in old else NOTES + "\n"
+    path.write_text(generated.rstrip("\n") + "\n\n" + notes, encoding="utf-8")
+    return path
 
 
 def write_report(sweep_dir: Path, out: Path, console: Console | None = None) -> Path:

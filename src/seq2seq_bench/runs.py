@@ -88,6 +88,17 @@ def steps_index(validation_steps: list[int], steps: pd.Series) -> list[int]:
     return [bisect.bisect_left(validation_steps, step) for step in steps]
 
 
+def time_per_epoch(metrics: dict[str, Any]) -> float | None:
+    """Fit seconds per epoch of data from a metrics.json: seconds per batch x batches per
+    epoch, so right for a run that stopped inside an epoch (a step or time budget) too.
+    metrics.json files from before "batches" was recorded count steps (no accumulation)."""
+    batches = metrics.get("batches", metrics.get("steps"))
+    per_epoch = metrics.get("data", {}).get("batches_per_epoch")
+    if not batches or not per_epoch or metrics.get("fit_time_sec") is None:
+        return None
+    return metrics["fit_time_sec"] / batches * per_epoch
+
+
 def load_run(run_dir: Path) -> Run:
     overrides = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text()) or []
     metrics_path = run_dir / "metrics.json"

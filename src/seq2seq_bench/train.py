@@ -27,6 +27,7 @@ from seq2seq_bench.checks import check_precision
 from seq2seq_bench.freezing import FrozenInEval, exportable
 from seq2seq_bench.models.backbone import backbone_tokenizers
 from seq2seq_bench.module import Seq2SeqModule
+from seq2seq_bench.runs import time_per_epoch
 from seq2seq_bench.sweeps import finished_run, select_metric
 from seq2seq_bench.tracking import closes_wandb_run, log_config
 
@@ -116,15 +117,6 @@ def choose_test_weights(
         "final weights %s=%.3f vs best.ckpt %.3f", checkpoint.monitor, final, float(best_score)
     )
     return None if better else best
-
-
-def time_per_epoch(fit_time: float, trainer: L.Trainer, stats: dict[str, Any]) -> float | None:
-    """Fit time per epoch of data, also for a run that stopped inside an epoch (a step or
-    time budget): seconds per batch x batches per epoch. None when nothing trained."""
-    batches = trainer.global_step * trainer.accumulate_grad_batches
-    if not batches:
-        return None
-    return fit_time / batches * stats.get("batches_per_epoch", batches)
 
 
 @closes_wandb_run  # one W&B run per call, closed even when training fails
@@ -224,10 +216,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "steps": trainer.global_step,
         "batches": trainer.global_step * trainer.accumulate_grad_batches,
         "fit_time_sec": fit_time,
-        "time_per_epoch_sec": time_per_epoch(fit_time, trainer, datamodule.stats),
         "wall_time_sec": time.time() - started,
         "tested_weights": tested or "final",
     }
+    metrics["time_per_epoch_sec"] = time_per_epoch(metrics)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
     print_summary(metrics)
     return metrics

@@ -8,8 +8,6 @@ from `model.pretrained`, typically a run of ours: a pretraining run
 
 from __future__ import annotations
 
-from typing import Any
-
 from transformers import PreTrainedModel
 
 from seq2seq_bench.models.backbone import Backbone, shared_vocabulary
@@ -37,8 +35,3 @@ class TransformerBackbone(Backbone):
     def load(self, tokenizers: Tokenizers) -> PreTrainedModel:
         model_type = TransformerConfig.model_type
         return load_model(TransformerForSeq2Seq, self.pretrained, (model_type,), self.choice)
-
-
-def transformer(tokenizers: Tokenizers, **shape: Any) -> PreTrainedModel:
-    """A Transformer from scratch: the function form, for scripts and tests."""
-    return TransformerBackbone(**shape).from_config(tokenizers)

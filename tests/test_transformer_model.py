@@ -8,7 +8,11 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
-from seq2seq_bench.models.transformer import TransformerConfig, TransformerForSeq2Seq
+from seq2seq_bench.models.transformer import (
+    CACHE_FIELD,
+    TransformerConfig,
+    TransformerForSeq2Seq,
+)
 
 PAD, EOS, VOCAB = 0, 1, 50
 
@@ -200,6 +204,67 @@ def test_generation_is_identical_with_and_without_cache(generate_kwargs: dict) -
     ]
     assert outputs[0].shape[1] > 1
     assert torch.equal(outputs[0], outputs[1])
+
+
+@pytest.mark.parametrize("generate_kwargs", [{}, {"num_beams": 3}], ids=["greedy", "beam"])
+def test_generate_threads_the_cache_through_every_step(generate_kwargs: dict) -> None:
+    """Each decoding step must see the cache of all earlier steps. An untrained model can give
+    the same tokens with and without history, so the cache lengths are checked directly."""
+    model = tiny_model(seed=3)
+    input_ids, attention_mask = source_batch()
+    seen: list[tuple[int, int]] = []
+
+    def record(_module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+        cache = kwargs.get("cache")
+        seen.append((args[0].shape[1], cache.get_seq_length() if cache is not None else -1))
+
+    handle = model.decoder.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        model.generate(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            max_new_tokens=6,
+            min_new_tokens=6,
+            **generate_kwargs,
+        )
+    finally:
+        handle.remove()
+    assert seen == [(1, step) for step in range(6)]
+
+
+@pytest.mark.parametrize("name", ["cache", "past_key_values"])
+def test_forward_takes_the_cache_under_either_name(name: str) -> None:
+    """transformers < 5.24 passes the decoder cache as past_key_values, later ones as cache."""
+    model = tiny_model()
+    input_ids, attention_mask = source_batch()
+    decoder_ids = torch.tensor([[0, 5, 6]] * 3)
+    full = model(input_ids, attention_mask, decoder_input_ids=decoder_ids)
+    first = model(input_ids, attention_mask, decoder_input_ids=decoder_ids[:, :2], use_cache=True)
+    cache = first[CACHE_FIELD]
+    step = model(input_ids, attention_mask, decoder_input_ids=decoder_ids[:, 2:], **{name: cache})
+    assert step[CACHE_FIELD].get_seq_length() == 3
+    torch.testing.assert_close(step.logits[:, 0], full.logits[:, 2], atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="not both"):
+        model(input_ids, decoder_input_ids=decoder_ids, cache=cache, past_key_values=cache)
+
+
+@pytest.mark.parametrize(
+    ("call", "named", "value"),
+    [
+        ("generate", "num_beam", 4),  # a misspelled generation option
+        ("generate", "past_key_value", None),  # a misspelled or renamed model argument
+        ("forward", "cache_positon", None),
+    ],
+)
+def test_unknown_arguments_fail_loudly(call: str, named: str, value: object) -> None:
+    """An argument the model does not understand is an error, never silently swallowed."""
+    model = tiny_model()
+    input_ids, _ = source_batch()
+    with pytest.raises((TypeError, ValueError), match=named):
+        if call == "generate":
+            model.generate(input_ids=input_ids, max_new_tokens=3, **{named: value})
+        else:
+            model(input_ids, decoder_input_ids=input_ids, **{named: value})
 
 
 def test_sampling_runs_and_respects_max_new_tokens() -> None:

@@ -7,6 +7,12 @@ so the training and evaluation code treats this backbone exactly like T5, BART o
 Written against the transformers 5.x API: configs are dataclasses, caches are ``Cache`` objects
 (``EncoderDecoderCache`` holding a ``DynamicCache`` per attention kind) and ``_tied_weights_keys`` is
 a ``{target: source}`` mapping that ``post_init``/``from_pretrained`` resolve into shared parameters.
+
+The decoder cache changed its name inside 5.x: ``generate()`` passes it as ``past_key_values`` up
+to 5.23 and as ``cache`` from 5.24, and reads it back from the output field of the same name. The
+forward takes both and writes the field the installed version has. It takes no ``**kwargs``: an
+argument it does not know is a ``TypeError``, and ``generate()`` (which checks model arguments
+against this signature) refuses a misspelled generation option instead of passing it through.
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ from transformers import (
 from transformers import initialization as init
 from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache
 from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPast, Seq2SeqLMOutput
+
+# The name of the cache field in model outputs: "cache" from transformers 5.24, "past_key_values"
+# before. generate() carries the cache from one step to the next under this name.
+CACHE_FIELD = "cache" if "cache" in Seq2SeqLMOutput.__dataclass_fields__ else "past_key_values"
 
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"relu": F.relu, "gelu": F.gelu}
 POSITION_EMBEDDINGS = ("sinusoidal", "learned")
@@ -282,6 +292,18 @@ def causal_mask(
     return mask, False
 
 
+def check_cache_position(cache_position: Tensor | None, cache: Cache | None) -> None:
+    """Decoding that disagrees with the cache about where it is would be silently wrong."""
+    if cache_position is None or cache_position.numel() == 0:
+        return
+    past_len = cache.get_seq_length() if cache is not None else 0
+    if int(cache_position.reshape(-1)[0]) != past_len:
+        raise ValueError(
+            f"cache_position starts at {int(cache_position.reshape(-1)[0])} but the decoder "
+            f"cache holds {past_len} tokens"
+        )
+
+
 class _Stack(nn.Module):
     """What encoder and decoder share: scaled token embedding + positions + dropout, final norm."""
 
@@ -308,10 +330,17 @@ class TransformerEncoder(_Stack):
         super().__init__(config, config.encoder_layers, EncoderLayer)
 
     def forward(
-        self, input_ids: Tensor, attention_mask: Tensor | None = None, **kwargs: Any
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        return_dict: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
     ) -> BaseModelOutput:
-        """``kwargs`` absorbs the flags ``generate()`` always sends to the encoder
-        (``return_dict``, ``output_attentions``, ``output_hidden_states``)."""
+        """The three flags are what ``generate()`` sends every encoder; the output is always a
+        ``BaseModelOutput`` without attentions or hidden states, so asking for them is an error."""
+        if output_attentions or output_hidden_states:
+            raise NotImplementedError("this Transformer returns no attentions or hidden states")
         x = self.embed(input_ids, torch.arange(input_ids.shape[1], device=input_ids.device))
         mask = padding_mask(attention_mask)
         for layer in self.layers:
@@ -329,20 +358,18 @@ class TransformerDecoder(_Stack):
         encoder_hidden_states: Tensor,
         encoder_attention_mask: Tensor | None = None,
         attention_mask: Tensor | None = None,
-        past_key_values: EncoderDecoderCache | None = None,
+        cache: EncoderDecoderCache | None = None,
     ) -> BaseModelOutputWithPast:
         q_len = input_ids.shape[1]
-        past_len = past_key_values.get_seq_length() if past_key_values is not None else 0
+        past_len = cache.get_seq_length() if cache is not None else 0
         # New tokens continue where the cache ends, so cached and full decoding see equal positions.
         positions = torch.arange(past_len, past_len + q_len, device=input_ids.device)
         x = self.embed(input_ids, positions)
         self_mask, is_causal = causal_mask(q_len, past_len, attention_mask, input_ids.device)
         memory_mask = padding_mask(encoder_attention_mask)
         for layer in self.layers:
-            x = layer(x, encoder_hidden_states, self_mask, is_causal, memory_mask, past_key_values)
-        return BaseModelOutputWithPast(
-            last_hidden_state=self.final_norm(x), past_key_values=past_key_values
-        )
+            x = layer(x, encoder_hidden_states, self_mask, is_causal, memory_mask, cache)
+        return BaseModelOutputWithPast(last_hidden_state=self.final_norm(x), **{CACHE_FIELD: cache})
 
 
 class TransformerForSeq2Seq(PreTrainedModel, GenerationMixin):
@@ -432,15 +459,29 @@ class TransformerForSeq2Seq(PreTrainedModel, GenerationMixin):
         decoder_input_ids: Tensor | None = None,
         decoder_attention_mask: Tensor | None = None,
         encoder_outputs: BaseModelOutput | tuple[Tensor, ...] | None = None,
+        cache: EncoderDecoderCache | None = None,
         past_key_values: EncoderDecoderCache | None = None,
         labels: Tensor | None = None,
         use_cache: bool | None = None,
         return_dict: bool | None = None,
-        **kwargs: Any,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        cache_position: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
+        decoder_inputs_embeds: Tensor | None = None,
     ) -> Seq2SeqLMOutput | tuple[Tensor, ...]:
-        """``kwargs`` absorbs generation bookkeeping (``output_attentions``, ``cache_position``:
-        positions come from the cache length instead). The loss is plain
-        token-level cross entropy; label smoothing is the training objective's business."""
+        """``cache`` (transformers >= 5.24) and ``past_key_values`` (before) are the same thing
+        under its two names. Positions come from the cache length; ``cache_position`` (what
+        older versions send) is only checked against it. The loss is plain token-level cross
+        entropy; label smoothing is the training objective's business. The embeddings inputs
+        exist because peft and generate() pass them (as None); tokens are the only input."""
+        if inputs_embeds is not None or decoder_inputs_embeds is not None:
+            raise NotImplementedError("this Transformer reads token ids, not inputs_embeds")
+        if cache is not None and past_key_values is not None:
+            raise ValueError("pass the decoder cache as `cache` or `past_key_values`, not both")
+        if output_attentions or output_hidden_states:
+            raise NotImplementedError("this Transformer returns no attentions or hidden states")
+        past = cache if cache is not None else past_key_values
         if labels is not None:
             use_cache = False  # teacher forcing sees the whole target at once
             if decoder_input_ids is None:
@@ -448,22 +489,23 @@ class TransformerForSeq2Seq(PreTrainedModel, GenerationMixin):
         if decoder_input_ids is None:
             raise ValueError("pass decoder_input_ids or labels")
         if use_cache is None:  # a cache only pays off when decoding step by step
-            use_cache = past_key_values is not None or (self.config.use_cache and not self.training)
+            use_cache = past is not None or (self.config.use_cache and not self.training)
 
         if encoder_outputs is None:
             encoder_outputs = self.encoder(input_ids, attention_mask)
         elif not isinstance(encoder_outputs, BaseModelOutput):
             encoder_outputs = BaseModelOutput(last_hidden_state=encoder_outputs[0])
 
-        cache = past_key_values if use_cache else None
+        cache = past if use_cache else None
         if use_cache and cache is None:
             cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        check_cache_position(cache_position, cache)
         decoded = self.decoder(
             decoder_input_ids,
             encoder_outputs.last_hidden_state,
             encoder_attention_mask=attention_mask,
             attention_mask=decoder_attention_mask,
-            past_key_values=cache,
+            cache=cache,
         )
         logits = self.lm_head(decoded.last_hidden_state)
 
@@ -475,8 +517,8 @@ class TransformerForSeq2Seq(PreTrainedModel, GenerationMixin):
         output = Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
-            past_key_values=cache,
             encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+            **{CACHE_FIELD: cache},
         )
         # None (what peft and other wrappers pass on) means the config's choice, as in HF models
         return_dict = self.config.return_dict if return_dict is None else return_dict

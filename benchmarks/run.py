@@ -7,14 +7,12 @@ so results from different machines (or a busy one) stay comparable.
 from __future__ import annotations
 
 import json
-import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-
-import torch
 
 from benchmarks import objectives
 from benchmarks.throughput import measure
+from seq2seq_bench.environment import describe_environment
 
 RESULTS = Path(__file__).parent / "results"
 SHAPES = {
@@ -30,11 +28,11 @@ SHAPES = {
 def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     rows = {name: measure(shape) for name, shape in SHAPES.items()}
+    environment = describe_environment()
     meta = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "machine": platform.processor() or platform.machine(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        **environment,
+        "machine": environment["device_name"],
     }
     (RESULTS / "throughput.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2))
     lines = [

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import platform
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -62,3 +64,13 @@ TINY = [
     "module.test_generation.max_new_tokens=16",
     "module.val_generation.max_new_tokens=16",
 ]
+
+
+def assert_environment(environment: dict) -> None:
+    """What a number was measured with: versions as installed, the commit, device, threads."""
+    for package in ("torch", "transformers", "lightning", "datasets", "tokenizers", "sacrebleu"):
+        assert environment[package] == metadata.version(package)
+    assert environment["python"] == platform.python_version()
+    assert environment["device"] == "cpu" and environment["threads"] >= 1
+    if environment["commit"] is not None:  # tests run from a git checkout
+        assert len(environment["commit"]) == 40 and isinstance(environment["dirty"], bool)

@@ -19,7 +19,7 @@ from seq2seq_bench.data.split import split_of
 from seq2seq_bench.evaluate import evaluate
 from seq2seq_bench.metrics import score_texts
 
-from .conftest import EN_FR
+from .conftest import EN_FR, assert_environment
 from .test_translate import ENV
 from .tiny_run import compose_tool, shared_run
 
@@ -62,6 +62,7 @@ def test_run_test_split_and_extra_sets(run_dir: Path, tmp_path: Path) -> None:
     assert "tok:13a" in report["signatures"]["bleu"]
     assert report["decoding"]["label"] == "greedy" and report["generate_kwargs"]["num_beams"] == 1
     assert report["data"] == "run" and report["checkpoint"] == str(run_dir / "model")
+    assert_environment(report["environment"])
 
 
 @pytest.mark.parametrize("decoding", [["decoding=beam"], ["decoding=sampling", "decoding.seed=3"]])

@@ -13,7 +13,13 @@ from seq2seq_bench.report import main, write_report
 from seq2seq_bench.runs import epoch_curves, find_runs, parse_overrides
 
 
-def fake_run(sweep: Path, overrides: list[str], bleu: float | None, epochs: int = 2) -> Path:
+def fake_run(
+    sweep: Path,
+    overrides: list[str],
+    bleu: float | None,
+    epochs: int = 2,
+    environment: dict | None = None,
+) -> Path:
     """A job dir as Hydra and train() leave it; bleu=None: still running (no metrics.json)."""
     run = sweep / ",".join(overrides)
     (run / ".hydra").mkdir(parents=True)
@@ -40,6 +46,7 @@ def fake_run(sweep: Path, overrides: list[str], bleu: float | None, epochs: int 
             "epochs": epochs,
             "time_per_epoch_sec": 4.0,
             "wall_time_sec": 10.0,
+            "environment": environment or {"transformers": "5.24.0", "threads": 2},
         }
         (run / "metrics.json").write_text(json.dumps(metrics))
     return run
@@ -130,3 +137,19 @@ def test_an_override_implied_by_an_earlier_one_is_not_a_column(tmp_path: Path) -
     header = table_rows(report)[0]
     assert "study" in header and "model.init" not in header and "seed" not in header
     assert [row[0] for row in table_rows(report)[2:]] == ["bart", "none"]
+
+
+def test_environment_facts_that_differ_become_columns(tmp_path: Path) -> None:
+    """Runs measured under another transformers or commit are told apart; facts that agree,
+    and runs still going (no environment yet), add no column."""
+    old = {"transformers": "5.23.0", "threads": 2, "commit": "a" * 40, "dirty": False}
+    new = {"transformers": "5.24.0", "threads": 2, "commit": "b" * 40, "dirty": True}
+    fake_run(tmp_path, ["seed=1"], bleu=10.0, environment=old)
+    fake_run(tmp_path, ["seed=2"], bleu=12.0, environment=new)
+    fake_run(tmp_path, ["seed=3"], bleu=None)
+    rows = table_rows(write_report(tmp_path, tmp_path))
+    header = rows[0]
+    assert "env.transformers" in header and "env.commit" in header
+    assert "env.threads" not in header and "env.dirty" not in header
+    column = header.index("env.commit")
+    assert {row[column] for row in rows[2:]} == {"a" * 10, "b" * 10 + "+dirty", "-"}

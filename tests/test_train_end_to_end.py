@@ -11,7 +11,7 @@ from omegaconf import open_dict
 
 from seq2seq_bench.train import train
 
-from .conftest import TINY, compose_config
+from .conftest import TINY, assert_environment, compose_config
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +42,7 @@ def test_run_writes_every_artefact(finished_run: tuple[Path, dict]) -> None:
     assert metrics["fit_time_sec"] > 0 and metrics["epochs"] == 3
     assert metrics["data"]["read"]["skipped"] == {}
     assert "tok:13a" in metrics["signatures"]["bleu"]
+    assert_environment(metrics["environment"])
     rows = (out / "predictions.tsv").read_text(encoding="utf-8").splitlines()
     assert rows[0] == "source\treference\thypothesis\tother_references"
     assert len(rows) - 1 == metrics["data"]["distinct_sources"]["test"]

@@ -104,14 +104,16 @@ def findings(reports: dict[str, dict]) -> list[str]:
 def write_report(reports: dict[str, dict], out: Path, command: str) -> Path:
     first = next(iter(reports.values()))
     plot(reports, out / "decoding.png")
-    threads = first.get("threads", os.environ.get("OMP_NUM_THREADS", "all"))
+    env = first.get("environment", {})
+    threads = env.get("threads", first.get("threads", os.environ.get("OMP_NUM_THREADS", "all")))
+    device = env.get("device", first.get("device"))
     beam = reports.get("beam4", first)["decoding"]
     path = out / "REPORT.md"
     text = f"""# Decoding study: greedy vs beam search vs sampling
 
 - checkpoint `{first["checkpoint"]}`; data `{first["data"]}`: split `{first["split"]}`
   and its extra test sets
-- device `{first["device"]}` ({threads} CPU threads), {first["dtype"]}, batch_size
+- device `{device}` ({threads} CPU threads), {first["dtype"]}, batch_size
   {first["batch_size"]}, max_tokens {first["max_tokens"]}, max_new_tokens
   {first["decoding"]["max_new_tokens"]}; beam search with length_penalty
   {beam["length_penalty"]} and early stopping; sampling seeded (decoding.seed)

@@ -21,9 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import sacrebleu
 import torch
-import transformers
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
@@ -45,6 +43,7 @@ from seq2seq_bench.cli import (
 from seq2seq_bench.data.evalset import EvalSet
 from seq2seq_bench.data.split import split_of
 from seq2seq_bench.decoding import Decoding, translate
+from seq2seq_bench.environment import describe_environment
 from seq2seq_bench.metrics import score_texts
 from seq2seq_bench.objectives.translation import TranslationObjective
 from seq2seq_bench.train import write_predictions
@@ -182,16 +181,10 @@ def evaluate(cfg: DictConfig, data_choice: str | None = None) -> dict[str, Any]:
         "decoding": decoding.as_dict(),
         "generate_kwargs": decoding.generate_kwargs(),
         "prefix": options["prefix"],
-        "device": str(model.device),
         "dtype": cfg.dtype,
-        "threads": torch.get_num_threads(),  # CPU speed depends on it
         "batch_size": cfg.batch_size,
         "max_tokens": cfg.max_tokens,
-        "versions": {
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-            "sacrebleu": sacrebleu.__version__,
-        },
+        "environment": describe_environment(model.device),
         "output_dir": str(out),
     }
     (out / "eval.json").write_text(json.dumps(report, indent=2))

@@ -1,10 +1,11 @@
 """`s2s-report <sweep dir>`: one table and a few figures that compare the runs of a sweep.
 
 Rows are configurations: runs that differ only in `seed` make one row, each cell the mean
-± sample std over those seeds. Columns are the overrides that vary across the sweep, then
-final scores, time and trainable parameters. The sweep may still be running: a row counts
-its finished runs only, or, while none has finished, what the CSV logs hold so far; its
-`runs` cell says how many are done. Writes report.md, runs.csv (one row per run, raw
+± sample std over those seeds. Columns are the overrides that vary across the sweep and the
+environment facts that differ between finished runs (library versions, commit, device,
+threads), then final scores, time and trainable parameters. The sweep may still be running:
+a row counts its finished runs only, or, while none has finished, what the CSV logs hold so
+far; its `runs` cell says how many are done. Writes report.md, runs.csv (one row per run, raw
 numbers) and PNG figures into the sweep dir (or --out).
 """
 
@@ -19,10 +20,11 @@ from rich.console import Console
 from rich.table import Table
 
 from seq2seq_bench.figures import plot_curves, plot_score_vs_params, plot_time_per_epoch
-from seq2seq_bench.runs import Run, find_runs, time_per_epoch
+from seq2seq_bench.runs import ENV, Run, find_runs, time_per_epoch
 
 SEED = "seed"
 DEFAULT = "(default)"  # the value of an override a run did not set
+UNKNOWN = "-"  # an environment fact of a run that has not finished
 TAIL = ["val BLEU", "val loss", "epochs", "time/epoch (s)", "wall time (s)", "trainable params"]
 SCORE = "test BLEU"  # the score of the score-vs-parameters figure
 
@@ -52,23 +54,38 @@ def run_values(run: Run) -> dict[str, float]:
 
 
 def varying_keys(runs: list[Run]) -> list[str]:
-    """The overrides whose value is not the same in every run, in command-line order,
-    without those an earlier one implies (in a study where `study.pretraining=none` always
+    """The settings whose value is not the same in every run: overrides in command-line
+    order, then environment facts (versions, commit, threads); overrides are left out when an
+    earlier one implies them (in a study where `study.pretraining=none` always
     comes with `model.init=(default)`, `model.init` adds nothing to a row's name)."""
-    keys = list(dict.fromkeys(k for run in runs for k in run.overrides))
-    varying = [k for k in keys if len({run.overrides.get(k, DEFAULT) for run in runs}) > 1]
+    keys = list(dict.fromkeys(k for run in runs for k in run.settings))
+    varying = [k for k in keys if len(distinct_values(runs, k)) > 1]
     kept: list[str] = []
     for key in varying:
-        if key == SEED or not any(implies(runs, earlier, key) for earlier in kept):
+        environment = key.startswith(ENV)  # what a run was measured with is always shown
+        if key == SEED or environment or not any(implies(runs, e, key) for e in kept):
             kept.append(key)
     return kept
+
+
+def setting(run: Run, key: str) -> str:
+    """A run's value of an override or environment fact; '-' where the environment is not
+    known yet (the run is still going)."""
+    return run.settings.get(key, UNKNOWN if key.startswith(ENV) else DEFAULT)
+
+
+def distinct_values(runs: list[Run], key: str) -> set[str]:
+    """An unset override has its default; a run still going has no environment yet, which
+    is no difference."""
+    values = {setting(run, key) for run in runs}
+    return values - {UNKNOWN} if key.startswith(ENV) else values
 
 
 def implies(runs: list[Run], first: str, second: str) -> bool:
     """Whether the value of override ``first`` determines that of ``second`` in every run."""
     seen: dict[str, str] = {}
     for run in runs:
-        a, b = run.overrides.get(first, DEFAULT), run.overrides.get(second, DEFAULT)
+        a, b = setting(run, first), setting(run, second)
         if seen.setdefault(a, b) != b:
             return False
     return first != SEED
@@ -79,7 +96,7 @@ def runs_frame(runs: list[Run], keys: list[str]) -> pd.DataFrame:
     rows = [
         {
             "run": run.dir.name,
-            **{k: run.overrides.get(k, DEFAULT) for k in keys},
+            **{k: setting(run, k) for k in keys},
             "finished": run.finished,
             **run_values(run),
         }
@@ -175,7 +192,7 @@ def to_markdown(rows: list[list[str]], numeric_from: int) -> str:
 
 
 def run_label(run: Run, keys: list[str]) -> str:
-    return ",".join(f"{k}={run.overrides.get(k, DEFAULT)}" for k in keys) or "all runs"
+    return ",".join(f"{k}={setting(run, k)}" for k in keys) or "all runs"
 
 
 def natural(value: str) -> tuple[int, float, str]:
@@ -227,7 +244,7 @@ def write_report(sweep_dir: Path, out: Path, console: Console | None = None) -> 
     name = str(sweep_dir) if sweep_dir.name else str(sweep_dir.resolve())  # not just "."
     out.mkdir(parents=True, exist_ok=True)
     keys = varying_keys(runs)
-    runs.sort(key=lambda run: [natural(run.overrides.get(k, DEFAULT)) for k in keys])
+    runs.sort(key=lambda run: [natural(setting(run, k)) for k in keys])
     frame = runs_frame(runs, keys)
     frame.to_csv(out / "runs.csv", index=False)
     groups = group_runs(frame, keys)

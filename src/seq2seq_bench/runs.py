@@ -17,6 +17,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
+ENV = "env."  # the prefix of environment facts among a run's settings
+
 
 @dataclass
 class Run:
@@ -28,6 +30,18 @@ class Run:
     @property
     def finished(self) -> bool:
         return self.metrics is not None
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """The overrides, then what the run was measured with (``env.transformers``,
+        ``env.commit``, ``env.threads``, ...), so runs compare by both."""
+        environment = (self.metrics or {}).get("environment") or {}
+        facts = {f"{ENV}{key}": str(value) for key, value in environment.items()}
+        if environment.get("commit"):
+            dirty = "+dirty" if environment.get("dirty") else ""
+            facts[f"{ENV}commit"] = environment["commit"][:10] + dirty
+            facts.pop(f"{ENV}dirty", None)
+        return self.overrides | facts
 
 
 def parse_overrides(overrides: list[str]) -> dict[str, str]:

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from seq2seq_bench.checks import check_precision
+from seq2seq_bench.environment import describe_environment
 from seq2seq_bench.freezing import FrozenInEval, exportable
 from seq2seq_bench.models.backbone import backbone_tokenizers
 from seq2seq_bench.module import Seq2SeqModule
@@ -218,6 +219,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "fit_time_sec": fit_time,
         "wall_time_sec": time.time() - started,
         "tested_weights": tested or "final",
+        "environment": describe_environment(module.device),
     }
     metrics["time_per_epoch_sec"] = time_per_epoch(metrics)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))

@@ -1,0 +1,64 @@
+"""What a number was measured with: library versions, the project's commit, device and threads.
+
+Every `metrics.json` and `eval.json` carries this block, because the same weights decode
+differently under another transformers release (5.24 renamed the decoder cache argument) and
+time per epoch means nothing without the device and thread count. `s2s-report` shows any of
+these facts that differ between the runs it compares.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+PACKAGES = ("torch", "transformers", "lightning", "datasets", "tokenizers", "sacrebleu")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def git_state(root: Path = PROJECT_ROOT) -> dict[str, Any]:
+    """The commit the code was run from and whether tracked files differed from it; both None
+    when the package is not a git checkout (installed from a wheel)."""
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": None, "dirty": None}
+    changes = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": None if changes is None else bool(changes)}
+
+
+def describe_environment(device: torch.device | str | None = None) -> dict[str, Any]:
+    """The block written as `environment` into metrics.json and eval.json."""
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type == "cuda":
+        device_name = torch.cuda.get_device_name(device)
+    else:
+        device_name = platform.processor() or platform.machine()
+    return {
+        "python": platform.python_version(),
+        **{package: package_version(package) for package in PACKAGES},
+        **git_state(),
+        "device": str(device),
+        "device_name": device_name,
+        "threads": torch.get_num_threads(),
+    }

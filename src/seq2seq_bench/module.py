@@ -26,6 +26,21 @@ from seq2seq_bench.objectives.base import Tokenizers
 from seq2seq_bench.schedules import make_lambda
 
 
+class NonFiniteError(RuntimeError):
+    """Training produced NaN or infinity: every number after it would be meaningless, so the
+    run stops at once with a non-zero exit and writes no result; checkpoints saved before
+    this step are kept."""
+
+
+def check_finite(what: str, value: torch.Tensor, step: int) -> None:
+    if not bool(torch.isfinite(value).all()):
+        raise NonFiniteError(
+            f"non-finite {what} ({value.float().item():g}) at training step {step}: the run "
+            "stopped and reports no result; lower module.lr or raise module.warmup_steps, "
+            "and check the data (the last good checkpoint is kept in checkpoints/)"
+        )
+
+
 class Seq2SeqModule(L.LightningModule):
     def __init__(
         self,
@@ -54,8 +69,13 @@ class Seq2SeqModule(L.LightningModule):
         self.eval_sets = dict(eval_sets or {})
         self.test_set_names: list[str] = ["test"]
         self.test_results: dict[str, dict[str, Any]] = {}
+        # nan_strategy="disable": a NaN stays NaN (the default drops it, so a model that only
+        # outputs NaN would report loss 0.0 and perplexity 1.0)
         self._sums = torch.nn.ModuleDict(
-            {k: SumMetric(sync_on_compute=True) for k in ("nll", "correct", "tokens")}
+            {
+                k: SumMetric(nan_strategy="disable", sync_on_compute=True)
+                for k in ("nll", "correct", "tokens")
+            }
         )
         self._decoded: list[tuple[int, str]] = []
         self.last_validated_step = -1
@@ -92,9 +112,21 @@ class Seq2SeqModule(L.LightningModule):
         if self._last_step_time is not None:
             self.log("train/tokens_per_sec", tokens / max(now - self._last_step_time, 1e-9))
         self._last_step_time = now
+        check_finite("loss", loss.detach(), self.global_step)
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/batch_tokens", float(tokens))
         return loss
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """A finite loss can still give infinite gradients; one step with them ruins every
+        weight. fp16's loss scaler skips such steps itself, so it is left to do so."""
+        if "16-mixed" == str(self.trainer.precision):
+            return
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"]]
+        grads = [g for g in grads if g is not None]
+        if grads:
+            norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+            check_finite("gradient norm", norm, self.global_step)
 
     def _progress(self, step: int) -> float:
         """Fraction of the training budget used: steps or wall clock, whichever is further."""

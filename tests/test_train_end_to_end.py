@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +14,7 @@ import torch
 from omegaconf import open_dict
 
 from seq2seq_bench.module import NonFiniteError, Seq2SeqModule
+from seq2seq_bench.rundir import RunDirError
 from seq2seq_bench.train import train
 
 from .conftest import TINY, assert_environment, compose_config
@@ -106,3 +109,38 @@ def test_evaluation_keeps_nan_as_nan() -> None:
     module._sums["tokens"].update(torch.tensor(5.0))
     metrics, _ = module._epoch_metrics(None)
     assert math.isnan(metrics["loss"])
+
+
+def test_a_run_dir_holds_one_run(tmp_path: Path) -> None:
+    """A second run into a dir that holds one is refused (it would mix the two runs'
+    artefacts); resuming it is allowed; ckpt_path=last with nothing to resume is refused."""
+    cfg = compose_config(tmp_path, [*TINY, "trainer.max_steps=2", "run_test=false"])
+    with open_dict(cfg):
+        cfg.skip_finished = False
+        cfg.ckpt_path = "last"
+    with pytest.raises(RunDirError, match="no checkpoints/last.ckpt to resume"):
+        train(cfg)
+    with open_dict(cfg):
+        cfg.ckpt_path = None
+    train(cfg)
+    with pytest.raises(RunDirError, match=r"already holds a run \(config.yaml.*ckpt_path=last"):
+        train(cfg)
+
+
+def test_runs_started_in_the_same_second_get_their_own_dirs(tmp_path: Path) -> None:
+    """The run dir ends in a per-process id, so two processes never share one."""
+    script = (
+        "from seq2seq_bench.train import CONF_DIR\n"
+        "from hydra import compose, initialize_config_dir\n"
+        "with initialize_config_dir(config_dir=CONF_DIR, version_base='1.3'):\n"
+        "    cfg = compose(config_name='train', return_hydra_config=True)\n"
+        "print(cfg.hydra.run.dir)\n"
+    )
+    dirs = {
+        subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for _ in range(2)
+    }
+    assert len(dirs) == 2
+    assert all(d.startswith("outputs/") for d in dirs)

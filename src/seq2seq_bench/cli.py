@@ -22,6 +22,7 @@ from transformers import PreTrainedModel
 from seq2seq_bench.checkpoint import CheckpointError
 from seq2seq_bench.data.corpora import DataPathError, MalformedLineError
 from seq2seq_bench.decoding import DecodingError
+from seq2seq_bench.rundir import RunDirError
 
 # As train.CONF_DIR, not imported from there: that would put Lightning into every
 # s2s-translate start-up.
@@ -34,15 +35,23 @@ class UsageError(ValueError):
     """A command-line setting or input that cannot be used, with the fix in the message."""
 
 
-USER_ERRORS = (UsageError, CheckpointError, DecodingError, DataPathError, MalformedLineError)
+USER_ERRORS = (
+    UsageError,
+    CheckpointError,
+    DecodingError,
+    DataPathError,
+    MalformedLineError,
+    RunDirError,
+)
 
 
 @contextmanager
-def user_errors(prog: str) -> Iterator[None]:
-    """Turn the errors a user can fix into `prog: error: message` and exit status 1."""
+def user_errors(prog: str, also: tuple[type[Exception], ...] = ()) -> Iterator[None]:
+    """Turn the errors a user can fix (and those in ``also``) into `prog: error: message`
+    and exit status 1."""
     try:
         yield
-    except USER_ERRORS as err:
+    except (*USER_ERRORS, *also) as err:
         raise SystemExit(f"{prog}: error: {err}") from None
 
 

@@ -19,15 +19,18 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
 from seq2seq_bench.checks import check_precision
+from seq2seq_bench.cli import user_errors
 from seq2seq_bench.environment import describe_environment
 from seq2seq_bench.freezing import FrozenInEval, exportable
 from seq2seq_bench.models.backbone import backbone_tokenizers
-from seq2seq_bench.module import Seq2SeqModule
+from seq2seq_bench.module import NonFiniteError, Seq2SeqModule
+from seq2seq_bench.rundir import claim
 from seq2seq_bench.runs import time_per_epoch
 from seq2seq_bench.sweeps import finished_run, select_metric
 from seq2seq_bench.tracking import closes_wandb_run, log_config
@@ -125,6 +128,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if (finished := finished_run(cfg)) is not None:  # a re-run sweep skips finished jobs
         return finished
     out_dir = Path(cfg.paths.output_dir)
+    resume_from = claim(out_dir, cfg.get("ckpt_path"), first_process=rank_zero_only.rank == 0)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     L.seed_everything(cfg.seed, workers=True)
@@ -182,7 +186,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     fit_started = time.time()
     if frozen.trainable_params:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
     else:
         log.info("nothing to train (freeze=%s): testing the model as it is", frozen.strategy)
     fit_time = time.time() - fit_started
@@ -229,7 +233,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    metrics = train(cfg)
+    with user_errors("train.py", also=(NonFiniteError,)):
+        metrics = train(cfg)
     target = cfg.get("optimized_metric")
     if target and metrics:
         return select_metric(metrics, target)

@@ -67,6 +67,21 @@ def test_missing_file_says_how_to_fix(tmp_path: Path) -> None:
         TsvCorpus(tmp_path / "nope.tsv")
 
 
+def test_a_directory_given_as_a_corpus_file_is_named_as_such(tmp_path: Path) -> None:
+    with pytest.raises(DataPathError, match="is a directory: give the file inside it"):
+        TsvCorpus(tmp_path)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_sentence(tmp_path: Path) -> None:
+    """Editors on Windows start UTF-8 files with a BOM; it must not reach the tokenizer."""
+    tsv = tmp_path / "bom.tsv"
+    tsv.write_text("".join(f"{en}\t{fr}\n" for en, fr in EN_FR), encoding="utf-8-sig")
+    assert list(TsvCorpus(tsv).iter_pairs()) == EN_FR
+    (tmp_path / "t.en").write_text("".join(en + "\n" for en, _ in EN_FR), encoding="utf-8-sig")
+    (tmp_path / "t.fr").write_text("".join(fr + "\n" for _, fr in EN_FR), encoding="utf-8-sig")
+    assert list(ParallelFilesCorpus(tmp_path / "t.en", tmp_path / "t.fr").iter_pairs()) == EN_FR
+
+
 def test_shards_partition_the_corpus(tsv_file: Path) -> None:
     corpus = TsvCorpus(tsv_file)
     shards = [list(corpus.iter_pairs(k, 4)) for k in range(4)]

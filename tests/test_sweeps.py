@@ -132,6 +132,7 @@ def test_the_slurm_launcher_config_extends_the_plugin_one() -> None:
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
     assert launcher.partition == "gpu" and launcher.gpus_per_node == 1
+    assert launcher.max_num_timeout == 3  # a preempted or timed-out job is requeued
 
 
 def test_job_dirname_is_safe_and_stable() -> None:

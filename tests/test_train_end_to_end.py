@@ -125,6 +125,9 @@ def test_a_run_dir_holds_one_run(tmp_path: Path) -> None:
     train(cfg)
     with pytest.raises(RunDirError, match=r"already holds a run \(config.yaml.*ckpt_path=last"):
         train(cfg)
+    with open_dict(cfg):
+        cfg.ckpt_path = "auto"  # a requeued job: resumes the last.ckpt it finds
+    assert train(cfg)["steps"] == 2
 
 
 def test_runs_started_in_the_same_second_get_their_own_dirs(tmp_path: Path) -> None:

@@ -173,7 +173,7 @@ def test_bad_checkpoints_say_what_was_expected(
 def test_corrupt_lightning_checkpoint(run_dir: Path, tmp_path: Path) -> None:
     shutil.copytree(run_dir, tmp_path / "run", ignore=shutil.ignore_patterns("model"))
     (tmp_path / "run" / "checkpoints" / "last.ckpt").write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="not a readable Lightning checkpoint"):
+    with pytest.raises(CheckpointError, match="last.ckpt truncated or not a Lightning checkpoint"):
         load(tmp_path / "run")
 
 

@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel
 
 import seq2seq_bench.models  # noqa: F401  (registers our backbones with the Auto classes)
+from seq2seq_bench.atomic import readable
 from seq2seq_bench.objectives.base import Tokenizers
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,17 @@ def _from_run(run_dir: Path, weights: str) -> LoadedModel:
             f"{run_dir} has no model/ and no checkpoints/{'|'.join(names)}.ckpt: "
             "the run stopped before its first checkpoint"
         )
-    return _from_lightning(max(found, key=lambda p: p.stat().st_mtime), run_dir)
+    found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    whole = [p for p in found if readable(p)]
+    if not whole:
+        names = ", ".join(p.name for p in found)
+        raise CheckpointError(
+            f"no whole checkpoint in {run_dir / 'checkpoints'}: {names} truncated or not a "
+            "Lightning checkpoint"
+        )
+    if whole[0] != found[0]:
+        log.warning("%s is not a whole checkpoint: loading %s", found[0], whole[0])
+    return _from_lightning(whole[0], run_dir)
 
 
 def _brief(err: Exception, limit: int = 300) -> str:

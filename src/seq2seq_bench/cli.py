@@ -16,12 +16,15 @@ from pathlib import Path
 
 import torch
 import transformers
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 from transformers import PreTrainedModel
 
 from seq2seq_bench.checkpoint import CheckpointError
-from seq2seq_bench.data.corpora import DataPathError, MalformedLineError
+from seq2seq_bench.checks import ConfigError
+from seq2seq_bench.data.corpora import DataPathError, EmptyDataError, MalformedLineError
 from seq2seq_bench.decoding import DecodingError
+from seq2seq_bench.models.pretrained import PretrainedLoadError
 from seq2seq_bench.rundir import RunDirError
 
 # As train.CONF_DIR, not imported from there: that would put Lightning into every
@@ -38,9 +41,12 @@ class UsageError(ValueError):
 USER_ERRORS = (
     UsageError,
     CheckpointError,
+    ConfigError,
     DecodingError,
     DataPathError,
+    EmptyDataError,
     MalformedLineError,
+    PretrainedLoadError,
     RunDirError,
 )
 
@@ -49,9 +55,14 @@ USER_ERRORS = (
 def user_errors(prog: str, also: tuple[type[Exception], ...] = ()) -> Iterator[None]:
     """Turn the errors a user can fix (and those in ``also``) into `prog: error: message`
     and exit status 1."""
+    errors = (*USER_ERRORS, *also)
     try:
         yield
-    except (*USER_ERRORS, *also) as err:
+    except InstantiationException as err:  # Hydra wraps what a config's target raised
+        if isinstance(err.__cause__, errors):
+            raise SystemExit(f"{prog}: error: {err.__cause__}") from None
+        raise
+    except errors as err:
         raise SystemExit(f"{prog}: error: {err}") from None
 
 

@@ -178,6 +178,8 @@ class Seq2SeqModule(L.LightningModule):
         limit: int | None,
         generation: dict,
     ) -> None:
+        if batch["input_ids"].shape[0] == 0:  # a rank's placeholder when it has no batch
+            return
         out, labels = self(batch)
         nll, correct, tokens = token_counts(out.logits, labels)
         self._sums["nll"].update(nll)

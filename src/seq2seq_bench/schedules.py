@@ -30,9 +30,7 @@ def lr_factor(
         return warm * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
     if name == "inverse_sqrt":  # Vaswani et al.: peak at the end of warmup, then 1/sqrt(step)
         return min((step + 1) / max(warmup_steps, 1), math.sqrt(max(warmup_steps, 1) / (step + 1)))
-    raise ValueError(
-        f"module.scheduler.name={name!r}: choose constant, linear, cosine or inverse_sqrt"
-    )
+    raise ValueError(f"module.scheduler={name!r}: choose constant, linear, cosine or inverse_sqrt")
 
 
 def make_lambda(

@@ -24,7 +24,14 @@ MAX_DIRNAME = 120  # far below the usual 255-byte limit on one path component
 
 # Top-level config keys that change how a run is watched, not what it computes: a run that
 # finished with other values for these is still the same run.
-NOT_RESULT_KEYS = ("ckpt_path", "skip_finished", "progress_bar", "logger", "paths")
+NOT_RESULT_KEYS = (
+    "ckpt_path",
+    "checkpoint",
+    "skip_finished",
+    "progress_bar",
+    "logger",
+    "paths",
+)
 
 
 def job_dirname(override_dirname: str) -> str:

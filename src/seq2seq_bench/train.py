@@ -20,11 +20,14 @@ import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from seq2seq_bench.checks import check_precision
+from seq2seq_bench.atomic import save_dir_atomically
+from seq2seq_bench.checkpointing import AtomicCheckpointIO, LastCheckpoint, TrainingInterrupted
+from seq2seq_bench.checks import check_module_settings, check_precision
 from seq2seq_bench.cli import user_errors
 from seq2seq_bench.environment import describe_environment
 from seq2seq_bench.freezing import FrozenInEval, exportable
@@ -63,6 +66,13 @@ def save_tokenizers(tokenizers: Any, out_dir: Path) -> None:
     tokenizers.target.save_pretrained(out_dir / "tokenizer")
     if tokenizers.source is not tokenizers.target:
         tokenizers.source.save_pretrained(out_dir / "source_tokenizer")
+
+
+def save_export(model: torch.nn.Module, tokenizers: Any, export: Path) -> None:
+    exportable(model).save_pretrained(export)  # LoRA: merged into the weights
+    tokenizers.target.save_pretrained(export)
+    if tokenizers.source is not tokenizers.target:
+        tokenizers.source.save_pretrained(export / "source_tokenizer")
 
 
 def write_predictions(path: Path, rows: list[tuple[str, list[str], str]]) -> None:
@@ -127,6 +137,7 @@ def choose_test_weights(
 def train(cfg: DictConfig) -> dict[str, Any]:
     if (finished := finished_run(cfg)) is not None:  # a re-run sweep skips finished jobs
         return finished
+    check_module_settings(OmegaConf.to_container(cfg.module, resolve=True))
     out_dir = Path(cfg.paths.output_dir)
     resume_from = claim(out_dir, cfg.get("ckpt_path"), first_process=rank_zero_only.rank == 0)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -161,10 +172,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         filename="best",
         monitor=monitor,
         mode="max" if monitor.endswith("bleu") else "min",
-        save_last=True,
+        save_last=False,  # LastCheckpoint owns last.ckpt
         save_top_k=1,
     )
-    callbacks: list[L.Callback] = [checkpoint]
+    last = LastCheckpoint(out_dir / "checkpoints", **cfg.checkpoint)
+    callbacks: list[L.Callback] = [checkpoint, last]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     if loggers:  # Lightning refuses a learning-rate monitor without a logger (logger=none)
         callbacks.append(LearningRateMonitor(logging_interval="step"))
@@ -178,6 +190,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         logger=loggers or False,
         precision=precision,
         default_root_dir=str(out_dir),
+        plugins=AtomicCheckpointIO(),  # one plugin, not a list: Hydra would make it a ListConfig
     )
     if trainer.is_global_zero:
         OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
@@ -186,7 +199,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     fit_started = time.time()
     if frozen.trainable_params:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+        try:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+        except SIGTERMException:  # a SystemExit with status 0: a stopped run would look done
+            raise TrainingInterrupted(
+                f"SIGTERM at step {trainer.global_step}: saved {last.path}; resume with "
+                f"hydra.run.dir={out_dir} ckpt_path=last"
+            ) from None
     else:
         log.info("nothing to train (freeze=%s): testing the model as it is", frozen.strategy)
     fit_time = time.time() - fit_started
@@ -204,10 +223,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         suffix = "" if name == "test" else f"_{name}"
         if result["rows"]:
             write_predictions(out_dir / f"predictions{suffix}.tsv", result["rows"])
-    exportable(model).save_pretrained(out_dir / "model")  # LoRA: merged into the weights
-    tokenizers.target.save_pretrained(out_dir / "model")
-    if tokenizers.source is not tokenizers.target:
-        tokenizers.source.save_pretrained(out_dir / "model" / "source_tokenizer")
+    save_dir_atomically(out_dir / "model", lambda export: save_export(model, tokenizers, export))
     metrics = {
         "output_dir": str(out_dir),
         "test": {name: r["metrics"] for name, r in module.test_results.items()},
@@ -233,7 +249,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    with user_errors("train.py", also=(NonFiniteError,)):
+    with user_errors("train.py", also=(NonFiniteError, TrainingInterrupted)):
         metrics = train(cfg)
     target = cfg.get("optimized_metric")
     if target and metrics:

@@ -53,7 +53,19 @@ class ReadStats:
         return {"kept": self.kept, "skipped": dict(self.skipped)}
 
 
+class EmptyDataError(ValueError):
+    """A corpus, or the split of it a step needs, holds no usable pair."""
+
+
+def decode_line(raw: bytes, first: bool) -> str:
+    """UTF-8, and a byte-order mark (which editors on Windows write) dropped from the first
+    line of a file instead of being read as the first character of the first sentence."""
+    return raw.decode("utf-8-sig" if first else "utf-8")
+
+
 def _check_exists(path: Path, what: str) -> Path:
+    if path.is_dir():
+        raise DataPathError(f"{what} {path} is a directory: give the file inside it")
     if not path.is_file():
         hint = (
             "Set S2S_DATA_DIR to the folder holding the corpus (e.g. S2S_DATA_DIR=../shared/data, "
@@ -138,7 +150,7 @@ class TsvCorpus(Corpus):
                     continue
                 where = f"{self.path}:{index + 1}"
                 try:
-                    line = raw.decode("utf-8").rstrip("\r\n")
+                    line = decode_line(raw, index == 0).rstrip("\r\n")
                 except UnicodeDecodeError:
                     self._skip(stats, "undecodable bytes (not UTF-8)", where)
                     continue
@@ -211,7 +223,8 @@ class ParallelFilesCorpus(Corpus):
                     continue
                 where = f"{self.source_path}|{self.target_path.suffix}:{index + 1}"
                 try:
-                    source, target = raw_s.decode("utf-8"), raw_t.decode("utf-8")
+                    source = decode_line(raw_s, index == 0)
+                    target = decode_line(raw_t, index == 0)
                 except UnicodeDecodeError:
                     self._skip(stats, "undecodable bytes (not UTF-8)", where)
                     continue
@@ -251,7 +264,7 @@ class TextFilesCorpus(Corpus):
                         continue
                     where = f"{path}:{number}"
                     try:
-                        text = raw.decode("utf-8")
+                        text = decode_line(raw, number == 1)
                     except UnicodeDecodeError:
                         self._skip(stats, "undecodable bytes (not UTF-8)", where)
                         continue

@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from seq2seq_bench.data.batching import collate, count_batches, example_cost, token_budget_batches
-from seq2seq_bench.data.corpora import Corpus, ReadStats
+from seq2seq_bench.data.corpora import Corpus, EmptyDataError, ReadStats
 from seq2seq_bench.data.evalset import EvalSet
 from seq2seq_bench.data.split import split_of
 from seq2seq_bench.data.streaming import TrainStream
@@ -99,7 +99,7 @@ class TranslationDataModule(L.LightningDataModule):
         self.tokenizer_dir: Path | None = None
         self.eval_sets: dict[str, EvalSet] = {}
         self.stats: dict[str, Any] = {}
-        self._batches_per_epoch = 0
+        self._batches_per_pass = 0
 
     # -- tokenizer ----------------------------------------------------------------------
     def _split(self, source: str) -> str:
@@ -178,7 +178,10 @@ class TranslationDataModule(L.LightningDataModule):
         if read.total_skipped:
             log.warning("skipped %d malformed lines: %s", read.total_skipped, dict(read.skipped))
         if not costs:
-            raise ValueError("the training split is empty: check the corpus and data.*_fraction")
+            raise EmptyDataError(
+                "the training split is empty: check the corpus and data.val_fraction / "
+                "data.test_fraction"
+            )
         for name, pairs in held_out.items():
             self.eval_sets[name] = EvalSet.from_pairs(name, pairs[: self.max_eval_pairs])
         for name, corpus in self.extra_test_sets.items():
@@ -191,15 +194,17 @@ class TranslationDataModule(L.LightningDataModule):
                     extra.total_skipped,
                     dict(extra.skipped),
                 )
-        world = self.trainer.world_size if self.trainer is not None else 1
-        total = count_batches(costs, self.max_tokens, self.bucket_size, self.max_sentences)
-        self._batches_per_epoch = max(1, total // world)
+        # per rank: divided by the world size in train_dataloader, when the Trainer (and so
+        # the number of processes) is known; train.py calls setup before it exists
+        self._batches_per_pass = count_batches(
+            costs, self.max_tokens, self.bucket_size, self.max_sentences
+        )
         self.stats = {
             "read": read.as_dict(),
             "pairs": dict(per_split),
             "train_truncated": truncated,
             "distinct_sources": {k: len(v.sources) for k, v in self.eval_sets.items()},
-            "batches_per_epoch": self._batches_per_epoch,
+            "batches_per_epoch": self._batches_per_pass,  # all ranks together
         }
         log.info("data: %s", self.stats)
 
@@ -233,7 +238,7 @@ class TranslationDataModule(L.LightningDataModule):
             seed=self.seed,
             rank=rank,
             world_size=world,
-            batches_per_epoch=self._batches_per_epoch,
+            batches_per_epoch=max(1, self._batches_per_pass // world),
         )
         epoch_source = (lambda: self.trainer.current_epoch) if self.trainer is not None else None
         return EpochAwareLoader(
@@ -255,7 +260,14 @@ class TranslationDataModule(L.LightningDataModule):
         return [collate(b, pad) for b in token_budget_batches(examples, self.eval_max_tokens)]
 
     def _eval_loader(self, name: str) -> DataLoader:
-        return DataLoader(self.eval_batches(name), batch_size=None, shuffle=False)
+        """Each rank scores its own share of the batches, none twice: a DistributedSampler
+        would pad the last round with repeats and count them in the loss (the trainer
+        configs set use_distributed_sampler=false). Metrics are summed across ranks."""
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        world = self.trainer.world_size if self.trainer is not None else 1
+        # a rank left without a batch gets one with no rows: Lightning refuses empty loaders
+        batches = self.eval_batches(name)[rank::world] or [empty_batch()]
+        return DataLoader(batches, batch_size=None, shuffle=False)
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader("val")
@@ -265,6 +277,12 @@ class TranslationDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> list[DataLoader]:
         return [self._eval_loader(name) for name in self.test_set_names()]
+
+
+def empty_batch() -> dict[str, torch.Tensor]:
+    """An eval batch of zero rows, which the module skips."""
+    none = torch.zeros((0, 1), dtype=torch.long)
+    return {"input_ids": none, "attention_mask": none, "labels": none, "index": none[:, 0]}
 
 
 def default_cache_dir() -> str:

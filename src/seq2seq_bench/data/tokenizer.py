@@ -15,7 +15,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from tokenizers import (
@@ -28,6 +28,8 @@ from tokenizers import (
     trainers,
 )
 from transformers import PreTrainedTokenizerFast
+
+from seq2seq_bench.data.corpora import EmptyDataError
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,7 @@ def train_tokenizer(
 ) -> PreTrainedTokenizerFast:
     """Train a subword tokenizer; ids 0..4 are pad, eos, unk, bos, mask, then 100 sentinels."""
     if vocab_size <= len(SPECIAL_TOKENS) + 50:
-        raise ValueError(f"tokenizer.vocab_size={vocab_size} is too small; use at least 300")
+        raise ValueError(f"data.vocab_size={vocab_size} is too small; use at least 300")
     if algorithm == "bpe":
         model = models.BPE(unk_token=UNK)
         trainer = trainers.BpeTrainer(
@@ -63,12 +65,25 @@ def train_tokenizer(
             vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token=UNK, show_progress=False
         )
     else:
-        raise ValueError(f"tokenizer.algorithm={algorithm!r}: choose 'bpe' or 'unigram'")
+        raise ValueError(f"data.tokenizer_algorithm={algorithm!r}: choose 'bpe' or 'unigram'")
     tok = Tokenizer(model)
     tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
-    tok.train_from_iterator(texts, trainer=trainer)
+    seen = 0
+
+    def counted() -> Iterator[str]:
+        nonlocal seen
+        for text in texts:
+            seen += 1
+            yield text
+
+    tok.train_from_iterator(counted(), trainer=trainer)
+    if not seen:
+        raise EmptyDataError(
+            "no training text to build the tokenizer from: the corpus, or its training split, "
+            "is empty (check the corpus file and data.val_fraction / data.test_fraction)"
+        )
     tok.post_processor = processors.TemplateProcessing(
         single=f"$A {EOS}", special_tokens=[(EOS, tok.token_to_id(EOS))]
     )

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from safetensors import SafetensorError
 from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrainedModel
 
 from seq2seq_bench.objectives.base import Tokenizers
@@ -72,7 +73,8 @@ def _fetch(spec: str, what: str, load: Callable[[], T]) -> T:
     """Run one `from_pretrained` call, turning hub/file errors into `PretrainedLoadError`."""
     try:
         return load()
-    except (OSError, ValueError) as err:  # hub client, missing files, bad json: all land here
+    # hub client, missing files, bad json, a truncated safetensors file: all land here
+    except (OSError, ValueError, SafetensorError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         local = Path(spec).is_dir()
         raise PretrainedLoadError(

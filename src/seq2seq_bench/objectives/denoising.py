@@ -130,6 +130,8 @@ class DenoisingObjective(Objective):
         rng: np.random.Generator | None = None,
     ) -> list[Example]:
         texts = monolingual_texts(pairs, self.sides)
+        if not texts:  # transformers < 5.6 fails on an empty batch
+            return []
         tokenizer = tokenizers.source
         encoded = tokenizer(texts, truncation=True, max_length=self.max_tokens)["input_ids"]
         special = frozenset(tokenizer.all_special_ids) - {tokenizer.unk_token_id}  # unk: text

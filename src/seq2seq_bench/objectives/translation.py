@@ -28,6 +28,8 @@ class TranslationObjective(Objective):
         tokenizers: Tokenizers,
         rng: np.random.Generator | None = None,
     ) -> list[Example]:
+        if not pairs:  # transformers < 5.6 fails on an empty batch
+            return []
         sources = tokenizers.source(
             [self.source_text(s) for s, _ in pairs],
             truncation=True,

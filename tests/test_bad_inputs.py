@@ -1,0 +1,76 @@
+"""Each small bad input gets one clear line naming the fix, never a deep traceback; config
+values are checked before any data is read."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from seq2seq_bench.checks import ConfigError, check_module_settings
+from seq2seq_bench.models.pretrained import PretrainedLoadError
+from seq2seq_bench.models.t5 import T5Backbone
+
+from .backbone_helpers import build
+from .conftest import TINY
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def train_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = os.environ | {"S2S_CACHE_DIR": str(cwd / "cache"), "WANDB_MODE": "offline"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *TINY, *args, f"hydra.run.dir={cwd / 'run'}"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_a_bad_learning_rate_fails_before_the_data_is_read(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such.tsv"
+    done = train_cli(["module.lr=abc", "data=tatoeba", f"data.corpus.path={missing}"], tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "train.py: error: module.lr='abc': use a number > 0, e.g. 1e-3"
+    )
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"lr": 0}, "module.lr=0"),
+        ({"betas": [0.9]}, "module.betas"),
+        ({"warmup_steps": 1.5}, "module.warmup_steps=1.5"),
+        ({"scheduler": "cosin"}, "module.scheduler='cosin'"),
+        ({"label_smoothing": 1.0}, "module.label_smoothing=1.0"),
+    ],
+)
+def test_module_settings_name_the_key(settings: dict, named: str) -> None:
+    with pytest.raises(ConfigError, match=named.replace("[", r"\[")):
+        check_module_settings(settings)
+
+
+def test_an_empty_corpus_is_one_line(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("", encoding="utf-8")
+    done = train_cli(["data=tatoeba", f"data.corpus.path={empty}"], tmp_path)
+    assert done.returncode == 1, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("train.py: error: no training text to build the tokenizer from")
+    assert "Traceback" not in done.stderr
+
+
+def test_a_truncated_safetensors_file_is_a_load_error(tmp_path: Path) -> None:
+    model, tokenizers, _ = build("t5_tiny")
+    model.save_pretrained(tmp_path / "t5")
+    weights = tmp_path / "t5" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(PretrainedLoadError, match="cannot load the weights of model.pretrained"):
+        T5Backbone(init="pretrained", pretrained=str(tmp_path / "t5")).load(tokenizers)

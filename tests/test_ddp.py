@@ -1,0 +1,70 @@
+"""Real 2-process DDP on CPU (gloo), through `python train.py trainer=ddp` as a user runs it:
+an epoch is one pass over the data across ranks (not one per rank), and evaluation of the
+same weights gives the same numbers with 2 processes as with 1."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import TINY
+
+ROOT = Path(__file__).resolve().parents[1]
+DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
+# TINY's single-device trainer keys would override the preset's
+BASE = [o for o in TINY if not o.startswith(("trainer.accelerator=", "trainer.devices="))]
+
+
+def run_train(args: list[str], run_dir: Path) -> dict:
+    env = os.environ | {
+        "S2S_CACHE_DIR": str(run_dir.parent / "cache"),
+        "WANDB_MODE": "offline",
+        "OMP_NUM_THREADS": "1",  # two processes on two cores
+    }
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args, f"hydra.run.dir={run_dir}"],
+        cwd=run_dir.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """One process, 12 steps, no validation before the stop: the final weights are tested."""
+    tmp = tmp_path_factory.mktemp("ddp")
+    run_dir = tmp / "single"
+    args = [*BASE, "trainer.accelerator=cpu", "trainer.devices=1", "trainer.max_steps=12"]
+    return run_dir, run_train(args, run_dir)
+
+
+def test_two_processes_score_the_same_weights_as_one(single: tuple[Path, dict]) -> None:
+    run_dir, one = single
+    assert one["steps"] == 12 and one["tested_weights"] == "final"
+    last = run_dir / "checkpoints" / "last.ckpt"
+    two = run_train(
+        [*BASE, *DDP, "trainer.max_steps=12", f"ckpt_path={last}"], run_dir.parent / "two"
+    )
+    assert two["steps"] == 12  # restored, nothing left to train: the same weights
+    for name in ("test", *one["test"]):
+        a, b = one["test"][name], two["test"][name]
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-5)
+        assert b["token_acc"] == pytest.approx(a["token_acc"], rel=1e-6)
+        assert (b["bleu"], b["chrf"], b["decoded"]) == (a["bleu"], a["chrf"], a["decoded"])
+
+
+def test_an_epoch_is_one_pass_over_the_data_across_ranks(single: tuple[Path, dict]) -> None:
+    run_dir, one = single
+    total = one["data"]["batches_per_epoch"]  # batches in one pass, all ranks together
+    two = run_train([*BASE, *DDP, "run_test=false"], run_dir.parent / "epoch")
+    assert two["epochs"] == 1
+    assert two["steps"] == max(1, total // 2)  # each rank's share, not a pass per rank

@@ -6,14 +6,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seq2seq_bench.data.batching import (
-    LABEL_PAD,
-    bucketed_batches,
-    collate,
-    count_batches,
-    example_cost,
-    token_budget_batches,
-)
+from seq2seq_bench.data.batching import LABEL_PAD, collate, example_cost, token_budget_batches
+from seq2seq_bench.data.plan import epoch_batches
 from seq2seq_bench.objectives.base import Example
 
 lengths = st.lists(st.tuples(st.integers(1, 60), st.integers(1, 60)), min_size=1, max_size=300)
@@ -36,25 +30,13 @@ def test_batches_respect_budget_and_keep_every_example(
         assert padded <= budget or len(batch) == 1
 
 
-@settings(max_examples=30, deadline=None)
-@given(lengths, st.integers(60, 1000), st.integers(1, 50))
-def test_count_batches_matches_the_stream(
-    sizes: list[tuple[int, int]], budget: int, bucket: int
-) -> None:
-    examples = _examples(sizes)
-    streamed = list(bucketed_batches(examples, budget, bucket, random.Random(0)))
-    assert count_batches([example_cost(e) for e in examples], budget, bucket) == len(streamed)
-    assert sorted(e.index for b in streamed for e in b) == list(range(len(examples)))
-
-
-def test_bucketing_keeps_padding_small() -> None:
+def test_the_epoch_plan_keeps_padding_small() -> None:
     rng = random.Random(0)
     sources = [rng.randint(3, 40) for _ in range(2000)]
-    examples = _examples([(s, max(1, s + rng.randint(-3, 3))) for s in sources])
-    batches = list(bucketed_batches(examples, 1024, 1000, rng))
-    real = sum(example_cost(e) for e in examples)
-    padded = sum(len(b) * max(example_cost(e) for e in b) for b in batches)
-    assert padded / real < 1.1
+    costs = [max(s, max(1, s + rng.randint(-3, 3))) for s in sources]
+    batches = epoch_batches(costs, 1024, seed=0, epoch=0)
+    padded = sum(len(b) * max(costs[i] for i in b) for b in batches)
+    assert padded / sum(costs) < 1.1
 
 
 def test_max_sentences_caps_batch_size() -> None:

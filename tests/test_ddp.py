@@ -1,6 +1,6 @@
 """Real 2-process DDP on CPU (gloo), through `python train.py trainer=ddp` as a user runs it:
-an epoch is one pass over the data across ranks (not one per rank), and evaluation of the
-same weights gives the same numbers with 2 processes as with 1."""
+an epoch trains every pair exactly once across ranks and dataloader workers, and evaluation
+of the same weights gives the same numbers with 2 processes as with 1."""
 
 from __future__ import annotations
 
@@ -62,9 +62,17 @@ def test_two_processes_score_the_same_weights_as_one(single: tuple[Path, dict]) 
         assert (b["bleu"], b["chrf"], b["decoded"]) == (a["bleu"], a["chrf"], a["decoded"])
 
 
-def test_an_epoch_is_one_pass_over_the_data_across_ranks(single: tuple[Path, dict]) -> None:
+@pytest.mark.parametrize("workers", [0, 2])
+def test_an_epoch_trains_every_pair_exactly_once_across_ranks_and_workers(
+    single: tuple[Path, dict], workers: int
+) -> None:
+    """data.max_tokens is the budget of one optimizer step, so 2 processes take about as
+    many steps per epoch as 1 (each on half-size batches), and together every pair once."""
     run_dir, one = single
-    total = one["data"]["batches_per_epoch"]  # batches in one pass, all ranks together
-    two = run_train([*BASE, *DDP, "run_test=false"], run_dir.parent / "epoch")
+    two = run_train(
+        [*BASE, *DDP, "run_test=false", f"data.num_workers={workers}"],
+        run_dir.parent / f"epoch-{workers}",
+    )
     assert two["epochs"] == 1
-    assert two["steps"] == max(1, total // 2)  # each rank's share, not a pass per rank
+    assert two["pairs_trained"] == one["data"]["train_pairs"]
+    assert abs(two["steps"] - one["data"]["batches_per_epoch"]) <= 0.1 * two["steps"]

@@ -51,6 +51,8 @@ from seq2seq_bench.train import write_predictions
 log = logging.getLogger(__name__)
 
 SPLITS = ("test", "val", "all")
+# training-stream settings of older run configs; they never affected evaluation
+LEGACY_TRAINING_KEYS = ("bucket_size", "shuffle_buffer", "num_shards")
 
 
 def data_config(cfg: DictConfig, loaded: LoadedModel, choice: str | None) -> tuple[DictConfig, str]:
@@ -76,10 +78,12 @@ def eval_sets(
     """The sets to score, built exactly as the data module builds its held-out splits."""
     if split not in SPLITS:
         raise UsageError(f"split={split}: choose one of {', '.join(SPLITS)}")
-    if not extra:  # sets that are not read need no files
-        data = data.copy()
-        with open_dict(data):
+    data = data.copy()
+    with open_dict(data):
+        if not extra:  # sets that are not read need no files
             data.extra_test_sets = {}
+        for key in LEGACY_TRAINING_KEYS:  # runs from before the planned epoch had these
+            data.pop(key, None)
     try:
         module = instantiate(data, objective=TranslationObjective())
     except InstantiationException as err:

@@ -78,6 +78,7 @@ class Seq2SeqModule(L.LightningModule):
             }
         )
         self._decoded: list[tuple[int, str]] = []
+        self.pairs_trained = 0  # training pairs this process has trained on (checkpointed)
         self.last_validated_step = -1
         self._last_step_time: float | None = None
 
@@ -94,6 +95,11 @@ class Seq2SeqModule(L.LightningModule):
         return out, batch["labels"] if labels is None else labels
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        if "pairs" in batch and int(batch["pairs"]) == 0:
+            # this rank's empty step in an epoch's last round: a zero gradient (every
+            # trainable parameter takes part, as DDP's gradient sync requires)
+            return sum(p.sum() for p in self.model.parameters() if p.requires_grad) * 0.0
+        self.pairs_trained += int(batch["pairs"]) if "pairs" in batch else 0
         out, labels = self(batch)
         if getattr(self.model, "owns_loss", False):  # a pretraining wrapper (ELECTRA)
             loss = out.loss
@@ -127,6 +133,29 @@ class Seq2SeqModule(L.LightningModule):
         if grads:
             norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
             check_finite("gradient norm", norm, self.global_step)
+
+    # -- exact resume: what a checkpoint must carry beyond Lightning's own state ----------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """The RNG that dropout draws from (Lightning saves none) and the pair count."""
+        checkpoint["s2s_rng"] = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            checkpoint["s2s_rng"]["cuda"] = torch.cuda.get_rng_state_all()
+        checkpoint["s2s_pairs_trained"] = self.pairs_trained
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        rng = checkpoint.get("s2s_rng")
+        if rng is not None:
+            torch.set_rng_state(rng["torch"])
+            if "cuda" in rng and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(rng["cuda"])
+        self.pairs_trained = int(checkpoint.get("s2s_pairs_trained", 0))
+
+    def pairs_trained_by_all(self) -> int:
+        """Training pairs trained on by every process together."""
+        total = torch.tensor(float(self.pairs_trained))
+        if dist.is_available() and dist.is_initialized():
+            total = self.trainer.strategy.reduce(total.to(self.device), reduce_op="sum")
+        return int(total.item())
 
     def _progress(self, step: int) -> float:
         """Fraction of the training budget used: steps or wall clock, whichever is further."""

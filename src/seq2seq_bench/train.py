@@ -36,7 +36,7 @@ from seq2seq_bench.module import NonFiniteError, Seq2SeqModule
 from seq2seq_bench.rundir import claim
 from seq2seq_bench.runs import time_per_epoch
 from seq2seq_bench.sweeps import finished_run, select_metric
-from seq2seq_bench.tracking import closes_wandb_run, log_config
+from seq2seq_bench.tracking import closes_wandb_run, keep_history_until, log_config
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +197,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         save_tokenizers(tokenizers, out_dir)
         log_config(loggers, cfg)
 
+    if resume_from is not None and trainer.is_global_zero:
+        step = torch.load(resume_from, map_location="cpu", weights_only=False)["global_step"]
+        keep_history_until(out_dir / "csv" / "metrics.csv", step)
     fit_started = time.time()
     if frozen.trainable_params:
         try:
@@ -211,6 +214,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     fit_time = time.time() - fit_started
 
     trained = frozen.trainable_params > 0
+    pairs_trained = module.pairs_trained_by_all()  # a collective: every rank calls it
     tested = choose_test_weights(trainer, module, datamodule, checkpoint) if trained else None
     # the last validation, the one choose_test_weights may add included (a budget stop)
     val_metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
@@ -236,6 +240,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "epochs": trainer.current_epoch,
         "steps": trainer.global_step,
         "batches": trainer.global_step * trainer.accumulate_grad_batches,
+        "pairs_trained": pairs_trained,  # all processes; one epoch = data.train_pairs
         "fit_time_sec": fit_time,
         "wall_time_sec": time.time() - started,
         "tested_weights": tested or "final",

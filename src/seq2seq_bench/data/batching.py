@@ -8,9 +8,6 @@ memory stays flat.
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterable, Iterator
-
 import torch
 
 from seq2seq_bench.objectives.base import Example
@@ -22,7 +19,7 @@ def example_cost(example: Example) -> int:
     return max(len(example.input_ids), len(example.labels))
 
 
-def _batch_sizes(sorted_costs: list[int], max_tokens: int, max_sentences: int | None) -> list[int]:
+def batch_sizes(sorted_costs: list[int], max_tokens: int, max_sentences: int | None) -> list[int]:
     """Greedy cut of length-sorted costs into batches whose padded size fits ``max_tokens``.
 
     A single example longer than the budget still gets a batch of its own rather than
@@ -49,46 +46,10 @@ def token_budget_batches(
     """Sort by length and cut into batches whose padded size fits ``max_tokens``."""
     ordered = sorted(examples, key=lambda e: (example_cost(e), len(e.input_ids), len(e.labels)))
     batches, start = [], 0
-    for size in _batch_sizes([example_cost(e) for e in ordered], max_tokens, max_sentences):
+    for size in batch_sizes([example_cost(e) for e in ordered], max_tokens, max_sentences):
         batches.append(ordered[start : start + size])
         start += size
     return batches
-
-
-def count_batches(
-    costs: list[int], max_tokens: int, bucket_size: int, max_sentences: int | None = None
-) -> int:
-    """How many batches `bucketed_batches` makes of examples with these costs, in this order.
-
-    Used to size an epoch of a stream whose length is otherwise unknown.
-    """
-    total = 0
-    for start in range(0, len(costs), bucket_size):
-        bucket = sorted(costs[start : start + bucket_size])
-        total += len(_batch_sizes(bucket, max_tokens, max_sentences))
-    return total
-
-
-def bucketed_batches(
-    examples: Iterable[Example],
-    max_tokens: int,
-    bucket_size: int,
-    rng: random.Random,
-    max_sentences: int | None = None,
-) -> Iterator[list[Example]]:
-    """Stream version: fill a bucket, batch it by length, yield its batches in random order."""
-    bucket: list[Example] = []
-    for example in examples:
-        bucket.append(example)
-        if len(bucket) >= bucket_size:
-            batches = token_budget_batches(bucket, max_tokens, max_sentences)
-            rng.shuffle(batches)
-            yield from batches
-            bucket = []
-    if bucket:
-        batches = token_budget_batches(bucket, max_tokens, max_sentences)
-        rng.shuffle(batches)
-        yield from batches
 
 
 def collate(batch: list[Example], pad_token_id: int) -> dict[str, torch.Tensor]:

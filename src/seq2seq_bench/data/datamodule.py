@@ -1,8 +1,10 @@
-"""The LightningDataModule: tokenizer, one scan of the corpus, the train stream, eval sets.
+"""The LightningDataModule: tokenizer, one scan of the corpus, the planned train set, eval sets.
 
 `setup` reads the corpus once in order to (1) count kept and skipped lines per split,
-(2) hold the small validation and test splits in memory, (3) measure the training
-split's token lengths to size an epoch. Skipped lines are reported there, once.
+(2) hold the validation and test splits and the training pairs in memory, (3) measure each
+training pair's token cost, from which every epoch is planned (`plan.py`). Skipped lines are
+reported there, once. The position in the epoch is saved in every checkpoint (`state_dict`)
+and a resumed run continues from it.
 """
 
 from __future__ import annotations
@@ -19,31 +21,31 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from seq2seq_bench.data.batching import collate, count_batches, example_cost, token_budget_batches
+from seq2seq_bench.data.batching import collate, example_cost, token_budget_batches
 from seq2seq_bench.data.corpora import Corpus, EmptyDataError, ReadStats
 from seq2seq_bench.data.evalset import EvalSet
 from seq2seq_bench.data.split import split_of
-from seq2seq_bench.data.streaming import TrainStream
 from seq2seq_bench.data.tokenizer import cache_key, load_or_train
+from seq2seq_bench.data.train_set import PlannedTrainSet
 from seq2seq_bench.objectives.base import Objective, Tokenizers
 
 log = logging.getLogger(__name__)
 
 
-class EpochAwareLoader(DataLoader):
-    """Tells the stream which epoch it is each time Lightning starts iterating.
+class PositionedLoader(DataLoader):
+    """Tells the train set where to start each time Lightning starts iterating: step 0 of
+    the current epoch, or, once after a resume, the step the checkpoint was saved at.
 
     Lightning creates the train iterator after `current_epoch` is set (also when it
-    resumes from a checkpoint), so reading it here gives every epoch its own shuffle.
+    resumes from a checkpoint), so reading it here gives every epoch its own plan.
     """
 
-    def __init__(self, *args: Any, epoch_source: Any = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, position: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.epoch_source = epoch_source
+        self.position = position  # () -> (epoch, first step)
 
     def __iter__(self):  # type: ignore[override]
-        if self.epoch_source is not None:
-            self.dataset.set_epoch(self.epoch_source())
+        self.dataset.set_position(*self.position())
         return super().__iter__()
 
 
@@ -63,9 +65,6 @@ class TranslationDataModule(L.LightningDataModule):
         max_tokens: int = 4096,
         max_sentences: int | None = None,
         eval_max_tokens: int = 8192,
-        bucket_size: int = 8192,
-        shuffle_buffer: int = 10_000,
-        num_shards: int = 16,
         num_workers: int = 0,
         seed: int = 0,
         cache_dir: str = ".cache",
@@ -87,11 +86,6 @@ class TranslationDataModule(L.LightningDataModule):
             max_sentences,
             eval_max_tokens,
         )
-        self.bucket_size, self.shuffle_buffer, self.num_shards = (
-            bucket_size,
-            shuffle_buffer,
-            num_shards,
-        )
         self.num_workers, self.seed, self.cache_dir = num_workers, seed, cache_dir
         self.max_eval_pairs = max_eval_pairs
         self.strict = strict  # applied by the corpus configs; kept here for the record
@@ -99,7 +93,9 @@ class TranslationDataModule(L.LightningDataModule):
         self.tokenizer_dir: Path | None = None
         self.eval_sets: dict[str, EvalSet] = {}
         self.stats: dict[str, Any] = {}
-        self._batches_per_pass = 0
+        self._train_pairs: list[tuple[str, str]] = []
+        self._train_costs: list[int] = []
+        self._resume: dict[str, int] | None = None  # the epoch and step a checkpoint saved
 
     # -- tokenizer ----------------------------------------------------------------------
     def _split(self, source: str) -> str:
@@ -156,13 +152,21 @@ class TranslationDataModule(L.LightningDataModule):
         chunk: list[tuple[str, str]] = []
         truncated = 0
 
+        train_pairs: list[tuple[str, str]] = []
         noise = np.random.default_rng(self.seed)  # lengths only: any noise will do
 
         def flush() -> None:
+            """The cost of each pair, what the epoch plan batches by. An objective that
+            packs several texts into one example (span corruption) is asked pair by pair."""
             nonlocal truncated
-            for example in self.objective.encode(chunk, tokenizers, noise):
-                costs.append(example_cost(example))
-                truncated += self._is_truncated(example)
+            examples = self.objective.encode(chunk, tokenizers, noise)
+            if len(examples) != len(chunk):
+                examples = [self.objective.encode([p], tokenizers, noise) for p in chunk]
+                examples = [max(e, key=example_cost) if e else None for e in examples]
+            for example in examples:
+                costs.append(example_cost(example) if example is not None else 1)
+                truncated += example is not None and self._is_truncated(example)
+            train_pairs.extend(chunk)
             chunk.clear()
 
         for pair in self.corpus.iter_pairs(stats=read):
@@ -194,17 +198,14 @@ class TranslationDataModule(L.LightningDataModule):
                     extra.total_skipped,
                     dict(extra.skipped),
                 )
-        # per rank: divided by the world size in train_dataloader, when the Trainer (and so
-        # the number of processes) is known; train.py calls setup before it exists
-        self._batches_per_pass = count_batches(
-            costs, self.max_tokens, self.bucket_size, self.max_sentences
-        )
+        self._train_pairs, self._train_costs = train_pairs, costs
         self.stats = {
             "read": read.as_dict(),
             "pairs": dict(per_split),
             "train_truncated": truncated,
             "distinct_sources": {k: len(v.sources) for k, v in self.eval_sets.items()},
-            "batches_per_epoch": self._batches_per_pass,  # all ranks together
+            "train_pairs": len(train_pairs),
+            "batches_per_epoch": len(self._plan(world=1).batches(0)),  # 1 process
         }
         log.info("data: %s", self.stats)
 
@@ -219,36 +220,58 @@ class TranslationDataModule(L.LightningDataModule):
         )
 
     # -- loaders ------------------------------------------------------------------------
+    def _plan(self, world: int, rank: int = 0) -> PlannedTrainSet:
+        """The train set of one rank. ``data.max_tokens`` is the token budget of one
+        optimizer step, whatever the number of processes and accumulated batches: each
+        batch gets its share, so a run on 1 device and on 8 trains with the same global
+        batch (and the same number of pairs per epoch)."""
+        accumulate = self.trainer.accumulate_grad_batches if self.trainer is not None else 1
+        return PlannedTrainSet(
+            self._train_pairs,
+            self._train_costs,
+            self.objective,
+            self.tokenizers,
+            max_tokens=max(1, self.max_tokens // (world * accumulate)),
+            max_sentences=self.max_sentences,
+            seed=self.seed,
+            rank=rank,
+            world_size=world,
+        )
+
     def train_dataloader(self) -> DataLoader:
         assert self.tokenizers is not None, "call setup() first"
         rank = self.trainer.global_rank if self.trainer is not None else 0
         world = self.trainer.world_size if self.trainer is not None else 1
-        stream = TrainStream(
-            self.corpus,
-            self.objective,
-            self.tokenizers,
-            val_fraction=self.val_fraction,
-            test_fraction=self.test_fraction,
-            split_salt=self.split_salt,
-            max_tokens=self.max_tokens,
-            max_sentences=self.max_sentences,
-            bucket_size=self.bucket_size,
-            shuffle_buffer=self.shuffle_buffer,
-            num_shards=self.num_shards,
-            seed=self.seed,
-            rank=rank,
-            world_size=world,
-            batches_per_epoch=max(1, self._batches_per_pass // world),
-        )
-        epoch_source = (lambda: self.trainer.current_epoch) if self.trainer is not None else None
-        return EpochAwareLoader(
-            stream,
+        return PositionedLoader(
+            self._plan(world, rank),
             batch_size=None,
             num_workers=self.num_workers,
-            epoch_source=epoch_source,
+            position=self._next_position,
             persistent_workers=False,
             prefetch_factor=4 if self.num_workers else None,
+            generator=torch.Generator(),  # draws nothing from the global RNG (exact resume)
         )
+
+    def _next_position(self) -> tuple[int, int]:
+        """(epoch, first step): where a checkpoint stopped, once, for the epoch it stopped
+        in; step 0 of the trainer's current epoch otherwise."""
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        resume, self._resume = self._resume, None
+        if resume is not None and resume["epoch"] == epoch:
+            return epoch, resume["step"]
+        return epoch, 0
+
+    # -- the position in the epoch, saved in every checkpoint ---------------------------
+    def state_dict(self) -> dict[str, int]:
+        if self.trainer is None:
+            return {}
+        done = int(self.trainer.fit_loop.epoch_loop.batch_progress.current.processed)
+        if done >= self.trainer.num_training_batches:  # an epoch that ended: start the next
+            return {}
+        return {"epoch": self.trainer.current_epoch, "step": done}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._resume = dict(state) if state else None
 
     def eval_batches(self, name: str) -> list[dict[str, torch.Tensor]]:
         """Deterministic, length-sorted batches of an eval set; `index` maps rows to pairs."""

@@ -1,0 +1,71 @@
+"""An epoch of training as a plan: which pairs make which batch, and which process reads it.
+
+Every process computes the same plan from the training pairs' token costs and (seed, epoch),
+so it is the same in 1 process or 8, with 0 dataloader workers or 4, and after a restart.
+That is what makes an epoch exact: every training pair is in exactly one batch; batch `b`
+goes to rank `b % world`; within a rank, step `s` goes to worker `s % workers`, and the
+DataLoader reads workers round-robin, so steps arrive in order. When the batches do not
+divide evenly, the ranks short of one in the last round take an empty step (a zero
+gradient), so no rank waits for another. A resumed epoch starts at the step it stopped at.
+
+The plan holds indices only (a few bytes a pair); the pairs are encoded batch by batch in
+the dataloader workers, with an objective's noise seeded by (seed, epoch, batch number).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+
+from seq2seq_bench.data.batching import batch_sizes
+
+Batch = list[int]  # indices into the training pairs
+
+
+def epoch_batches(
+    costs: Sequence[int],
+    max_tokens: int,
+    seed: int,
+    epoch: int,
+    max_sentences: int | None = None,
+) -> list[Batch]:
+    """Every pair index in exactly one batch, in this epoch's order.
+
+    Pairs are sorted by length (little padding), ties broken at random per epoch (other
+    batch-mates each epoch), cut under the token budget, and the batches shuffled. The
+    batch sizes depend on the sorted lengths alone, so every epoch has the same number of
+    batches: Lightning sizes the epoch (and the learning-rate schedule) once.
+    """
+    rng = random.Random(f"plan/{seed}/{epoch}")
+    tie = list(range(len(costs)))
+    rng.shuffle(tie)
+    order = sorted(range(len(costs)), key=lambda i: (costs[i], tie[i]))
+    batches: list[Batch] = []
+    start = 0
+    for size in batch_sizes([costs[i] for i in order], max_tokens, max_sentences):
+        batches.append(order[start : start + size])
+        start += size
+    rng.shuffle(batches)
+    return batches
+
+
+def steps_per_epoch(num_batches: int, world: int) -> int:
+    return max(1, math.ceil(num_batches / world))
+
+
+def rank_steps(batches: list[Batch], rank: int, world: int) -> list[tuple[int, Batch]]:
+    """This rank's steps as (global batch number, batch); an empty batch where the last
+    round has none left for this rank. Every rank gets the same number of steps."""
+    steps = []
+    for step in range(steps_per_epoch(len(batches), world)):
+        number = step * world + rank
+        steps.append((number, batches[number] if number < len(batches) else []))
+    return steps
+
+
+def worker_steps(
+    steps: list[tuple[int, Batch]], worker: int, workers: int, start: int = 0
+) -> list[tuple[int, Batch]]:
+    """The steps from ``start`` on that one dataloader worker reads."""
+    return steps[start + worker :: max(workers, 1)]

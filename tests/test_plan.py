@@ -1,0 +1,139 @@
+"""The planned epoch: every training pair exactly once across ranks and dataloader workers,
+the same number of steps on every rank, the same number of batches every epoch, and a
+resumed epoch continuing where it stopped."""
+
+from __future__ import annotations
+
+from collections import Counter
+from types import SimpleNamespace
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.utils.data import DataLoader
+
+from seq2seq_bench.data.plan import epoch_batches, rank_steps, worker_steps
+from seq2seq_bench.data.tokenizer import train_tokenizer
+from seq2seq_bench.data.train_set import PlannedTrainSet
+from seq2seq_bench.objectives.base import Tokenizers
+from seq2seq_bench.objectives.translation import TranslationObjective
+
+PAIRS = [
+    (f"Sentence {i} " + "word " * (i % 13), f"Phrase {i} " + "mot " * (i % 7)) for i in range(300)
+]
+
+
+@given(
+    costs=st.lists(st.integers(1, 60), min_size=1, max_size=200),
+    max_tokens=st.integers(1, 300),
+    world=st.integers(1, 5),
+    workers=st.integers(1, 4),
+    epoch=st.integers(0, 3),
+)
+@settings(max_examples=150, deadline=None)
+def test_every_pair_exactly_once_across_ranks_and_workers(
+    costs: list[int], max_tokens: int, world: int, workers: int, epoch: int
+) -> None:
+    batches = epoch_batches(costs, max_tokens, seed=0, epoch=epoch)
+    assert sorted(i for b in batches for i in b) == list(range(len(costs)))
+    assert len(batches) == len(epoch_batches(costs, max_tokens, seed=0, epoch=epoch + 1))
+    per_rank = [rank_steps(batches, rank, world) for rank in range(world)]
+    assert len({len(steps) for steps in per_rank}) == 1  # no rank waits for another
+    seen = Counter(
+        i
+        for steps in per_rank
+        for worker in range(workers)
+        for _, batch in worker_steps(steps, worker, workers)
+        for i in batch
+    )
+    assert seen == Counter(range(len(costs)))
+
+
+@given(costs=st.lists(st.integers(1, 60), min_size=2, max_size=100), start=st.integers(0, 50))
+@settings(max_examples=100, deadline=None)
+def test_a_resumed_epoch_reads_the_remaining_steps_in_order(costs: list[int], start: int) -> None:
+    steps = rank_steps(epoch_batches(costs, 100, seed=1, epoch=0), rank=0, world=1)
+    workers = 2
+    by_worker = [worker_steps(steps, w, workers, start) for w in range(workers)]
+    interleaved = [s for pair in zip(*by_worker, strict=False) for s in pair]
+    interleaved += by_worker[0][len(by_worker[1]) :]  # the DataLoader's round-robin
+    assert interleaved == steps[start:]
+
+
+def test_batches_respect_the_token_budget() -> None:
+    costs = [5, 7, 30, 2, 2, 9, 40, 41, 3]
+    for batch in epoch_batches(costs, 40, seed=0, epoch=0):
+        assert len(batch) == 1 or max(costs[i] for i in batch) * len(batch) <= 40
+
+
+@pytest.fixture(scope="module")
+def tokenizers() -> Tokenizers:
+    tok = train_tokenizer([t for p in PAIRS for t in p], vocab_size=400)
+    return Tokenizers(tok, tok)
+
+
+def planned(tokenizers: Tokenizers, rank: int = 0, world: int = 1) -> PlannedTrainSet:
+    objective = TranslationObjective()
+    costs = [max(len(e.input_ids), len(e.labels)) for e in objective.encode(PAIRS, tokenizers)]
+    return PlannedTrainSet(
+        PAIRS,
+        costs,
+        objective,
+        tokenizers,
+        max_tokens=120,
+        max_sentences=None,
+        seed=0,
+        rank=rank,
+        world_size=world,
+    )
+
+
+def sources(batch: dict[str, torch.Tensor], tokenizers: Tokenizers) -> list[str]:
+    return tokenizers.source.batch_decode(batch["input_ids"], skip_special_tokens=True)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("world", [1, 2])
+def test_real_dataloaders_read_every_pair_once(
+    tokenizers: Tokenizers, world: int, workers: int
+) -> None:
+    """Through torch's DataLoader with worker processes: nothing dropped, nothing twice."""
+    read: Counter[str] = Counter()
+    steps = []
+    for rank in range(world):
+        dataset = planned(tokenizers, rank, world)
+        dataset.set_position(epoch=1)
+        batches = list(DataLoader(dataset, batch_size=None, num_workers=workers))
+        assert len(batches) == len(dataset)
+        steps.append(len(batches))
+        for batch in batches:
+            if int(batch["pairs"]):
+                read.update(s.strip() for s in sources(batch, tokenizers))
+    assert len(set(steps)) == 1
+    assert read == Counter(s.strip() for s, _ in PAIRS)
+
+
+def test_the_same_steps_in_the_same_order_with_or_without_workers(tokenizers: Tokenizers) -> None:
+    dataset = planned(tokenizers)
+    dataset.set_position(epoch=2, start=3)
+    plain = [sources(b, tokenizers) for b in DataLoader(dataset, batch_size=None)]
+    workers = [sources(b, tokenizers) for b in DataLoader(dataset, batch_size=None, num_workers=2)]
+    assert plain == workers and len(plain) == len(dataset) - 3
+
+
+def test_position_is_saved_and_restored_once() -> None:
+    from seq2seq_bench.data.datamodule import TranslationDataModule
+
+    module = TranslationDataModule.__new__(TranslationDataModule)
+    progress = SimpleNamespace(current=SimpleNamespace(processed=7))
+    module.trainer = SimpleNamespace(
+        current_epoch=3,
+        num_training_batches=10,
+        fit_loop=SimpleNamespace(epoch_loop=SimpleNamespace(batch_progress=progress)),
+    )
+    state = module.state_dict()
+    assert state == {"epoch": 3, "step": 7}
+    module.load_state_dict(state)
+    assert module._next_position() == (3, 7)
+    assert module._next_position() == (3, 0)  # only the epoch that was interrupted

@@ -60,7 +60,9 @@ def test_module_settings_name_the_key(settings: dict, named: str) -> None:
 def test_an_empty_corpus_is_one_line(tmp_path: Path) -> None:
     empty = tmp_path / "empty.tsv"
     empty.write_text("", encoding="utf-8")
-    done = train_cli(["data=tatoeba", f"data.corpus.path={empty}"], tmp_path)
+    done = train_cli(
+        ["data=tatoeba", f"data.corpus.path={empty}", "data.extra_test_sets=null"], tmp_path
+    )
     assert done.returncode == 1, done.stderr[-2000:]
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("train.py: error: no training text to build the tokenizer from")

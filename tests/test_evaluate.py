@@ -59,7 +59,9 @@ def test_run_test_split_and_extra_sets(run_dir: Path, tmp_path: Path) -> None:
         )
         assert report["speed"][name]["sentences"] == len(hyps)
         assert report["speed"][name]["sentences_per_sec"] > 0
-    assert "tok:13a" in report["signatures"]["bleu"]
+    assert set(report["signatures"]) == {"test", "lines"}  # per scored set, never overwritten
+    assert "tok:13a" in report["signatures"]["test"]["bleu"]
+    assert "nrefs:1" in report["signatures"]["lines"]["bleu_first_ref"]
     assert report["decoding"]["label"] == "greedy" and report["generate_kwargs"]["num_beams"] == 1
     assert report["data"] == "run" and report["checkpoint"] == str(run_dir / "model")
     assert_environment(report["environment"])

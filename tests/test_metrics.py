@@ -6,7 +6,13 @@ import pytest
 import sacrebleu
 import torch
 
-from seq2seq_bench.metrics import perplexity, reference_streams, score_texts, token_counts
+from seq2seq_bench.metrics import (
+    perplexity,
+    reference_streams,
+    score_set,
+    score_texts,
+    token_counts,
+)
 
 HYPS = ["Le chat est noir.", "Il fait beau aujourd'hui.", "Je vais à la gare."]
 REFS = [["Le chat est noir."], ["Il fait très beau aujourd'hui."], ["Je me rends à la gare."]]
@@ -55,3 +61,12 @@ def test_token_counts_ignore_padding() -> None:
     assert (correct.item(), tokens.item()) == (1, 2)
     assert perplexity(math.log(4.0)) == pytest.approx(4.0)
     assert perplexity(1000.0) == float("inf")
+
+
+def test_a_set_keeps_one_signature_per_score() -> None:
+    """Multi-reference BLEU is labelled nrefs:var, first-reference BLEU nrefs:1."""
+    scores, signatures = score_set(["a b c d", "e f g h"], [["a b c d", "x"], ["e f g h"]])
+    assert scores["bleu"] == pytest.approx(100.0) and scores["bleu_first_ref"] == pytest.approx(
+        100.0
+    )
+    assert "nrefs:var" in signatures["bleu"] and "nrefs:1" in signatures["bleu_first_ref"]

@@ -47,7 +47,8 @@ def test_run_writes_every_artefact(finished_run: tuple[Path, dict]) -> None:
     assert metrics["params"]["trainable"] == metrics["params"]["total"] > 0
     assert metrics["fit_time_sec"] > 0 and metrics["epochs"] == 3
     assert metrics["data"]["read"]["skipped"] == {}
-    assert "tok:13a" in metrics["signatures"]["bleu"]
+    signatures = metrics["signatures"]["test"]  # one set of signatures per test set
+    assert "tok:13a" in signatures["bleu"] and "nrefs:1" in signatures["bleu_first_ref"]
     assert_environment(metrics["environment"])
     rows = (out / "predictions.tsv").read_text(encoding="utf-8").splitlines()
     assert rows[0] == "source\treference\thypothesis\tother_references"
@@ -107,7 +108,7 @@ def test_evaluation_keeps_nan_as_nan() -> None:
     module._sums["nll"].update(torch.tensor(float("nan")))
     module._sums["correct"].update(torch.tensor(0.0))
     module._sums["tokens"].update(torch.tensor(5.0))
-    metrics, _ = module._epoch_metrics(None)
+    metrics, _, _ = module._epoch_metrics(None)
     assert math.isnan(metrics["loss"])
 
 

@@ -105,6 +105,7 @@ def write_report(reports: dict[str, dict], out: Path, command: str) -> Path:
     first = next(iter(reports.values()))
     plot(reports, out / "decoding.png")
     env = first.get("environment", {})
+    signatures = first["signatures"].get(first["split"], first["signatures"])  # per set now
     threads = env.get("threads", first.get("threads", os.environ.get("OMP_NUM_THREADS", "all")))
     device = env.get("device", first.get("device"))
     beam = reports.get("beam4", first)["decoding"]
@@ -117,8 +118,8 @@ def write_report(reports: dict[str, dict], out: Path, command: str) -> Path:
   {first["batch_size"]}, max_tokens {first["max_tokens"]}, max_new_tokens
   {first["decoding"]["max_new_tokens"]}; beam search with length_penalty
   {beam["length_penalty"]} and early stopping; sampling seeded (decoding.seed)
-- BLEU and chrF against all references: sacrebleu `{first["signatures"]["bleu"]}`,
-  `{first["signatures"]["chrf"]}`
+- BLEU and chrF against all references: sacrebleu `{signatures["bleu"]}`,
+  `{signatures["chrf"]}`
 - sentences/s end to end (tokenise, generate, detokenise), after a warm-up
 
 Reproduce: `{command}`

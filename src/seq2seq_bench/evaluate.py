@@ -44,7 +44,7 @@ from seq2seq_bench.data.evalset import EvalSet
 from seq2seq_bench.data.split import split_of
 from seq2seq_bench.decoding import Decoding, translate
 from seq2seq_bench.environment import describe_environment
-from seq2seq_bench.metrics import score_texts
+from seq2seq_bench.metrics import score_set
 from seq2seq_bench.objectives.translation import TranslationObjective
 from seq2seq_bench.train import write_predictions
 
@@ -108,19 +108,10 @@ def eval_sets(
     return {name: EvalSet.from_pairs(name, p[:max_pairs]) for name, p in sets.items()}
 
 
-def score(evalset: EvalSet, hypotheses: list[str]) -> dict[str, Any]:
-    """As training's test scores them: all references, and the first reference alone."""
-    every = score_texts(hypotheses, evalset.references)
-    first = score_texts(hypotheses, [r[:1] for r in evalset.references])
-    return {
-        "bleu": every.bleu,
-        "chrf": every.chrf,
-        "exact_match": every.exact_match,
-        "bleu_first_ref": first.bleu,
-        "chrf_first_ref": first.chrf,
-        "decoded": len(hypotheses),
-        "signatures": {"bleu": every.bleu_signature, "chrf": every.chrf_signature},
-    }
+def score(evalset: EvalSet, hypotheses: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """As training's test scores them (one function for both), and the signatures."""
+    scores, signatures = score_set(hypotheses, evalset.references)
+    return scores | {"decoded": len(hypotheses)}, signatures
 
 
 def output_dir(cfg: DictConfig, loaded: LoadedModel, data_name: str) -> Path:
@@ -147,7 +138,7 @@ def evaluate(cfg: DictConfig, data_choice: str | None = None) -> dict[str, Any]:
     )
     first = next(iter(sets.values()))
     translate(model, loaded.tokenizers, first.sources[:4], decoding, **options)  # warm-up
-    results: dict[str, Any] = {"scores": {}, "speed": {}}
+    results: dict[str, Any] = {"scores": {}, "signatures": {}, "speed": {}}
     for name, evalset in sets.items():
         log.info("%s: translating %d sentences (%s)", name, len(evalset.sources), decoding.label)
         started = time.perf_counter()
@@ -163,9 +154,7 @@ def evaluate(cfg: DictConfig, data_choice: str | None = None) -> dict[str, Any]:
             torch.cuda.synchronize(model.device)
         seconds = time.perf_counter() - started
         texts = [h[0].text for h in hyps]
-        scores = score(evalset, texts)
-        results["signatures"] = scores.pop("signatures")
-        results["scores"][name] = scores
+        results["scores"][name], results["signatures"][name] = score(evalset, texts)
         n = len(texts)
         results["speed"][name] = {
             "sentences": n,

@@ -36,6 +36,30 @@ class TextScores:
         }
 
 
+def score_set(
+    hypotheses: list[str], references: list[list[str]]
+) -> tuple[dict[str, float], dict[str, str]]:
+    """A test set's scores as every tool reports them (validation, test, s2s-evaluate):
+    against all references and against the first alone, each with its own sacrebleu
+    signature (`nrefs:var` or `nrefs:N` for the first, `nrefs:1` for the second)."""
+    every = score_texts(hypotheses, references)
+    first = score_texts(hypotheses, [refs[:1] for refs in references])
+    scores = {
+        "bleu": every.bleu,
+        "chrf": every.chrf,
+        "exact_match": every.exact_match,
+        "bleu_first_ref": first.bleu,
+        "chrf_first_ref": first.chrf,
+    }
+    signatures = {
+        "bleu": every.bleu_signature,
+        "chrf": every.chrf_signature,
+        "bleu_first_ref": first.bleu_signature,
+        "chrf_first_ref": first.chrf_signature,
+    }
+    return scores, signatures
+
+
 def reference_streams(references: list[list[str]]) -> list[list[str | None]]:
     """Per-sentence reference lists -> sacrebleu's reference streams, padded with None."""
     width = max((len(r) for r in references), default=0)

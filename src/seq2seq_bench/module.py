@@ -21,7 +21,7 @@ from transformers import PreTrainedModel
 
 from seq2seq_bench.data.batching import LABEL_PAD
 from seq2seq_bench.data.evalset import EvalSet
-from seq2seq_bench.metrics import perplexity, score_texts, token_counts
+from seq2seq_bench.metrics import perplexity, score_set, token_counts
 from seq2seq_bench.objectives.base import Tokenizers
 from seq2seq_bench.schedules import make_lambda
 
@@ -253,7 +253,9 @@ class Seq2SeqModule(L.LightningModule):
 
     def _epoch_metrics(
         self, evalset: EvalSet | None
-    ) -> tuple[dict[str, float], list[tuple[str, list[str], str]]]:
+    ) -> tuple[dict[str, float], list[tuple[str, list[str], str]], dict[str, str]]:
+        """The set's metrics, its (source, references, hypothesis) rows and the sacrebleu
+        signatures of its scores."""
         nll, correct, tokens = (
             float(self._sums[k].compute()) for k in ("nll", "correct", "tokens")
         )
@@ -266,21 +268,14 @@ class Seq2SeqModule(L.LightningModule):
         }
         decoded = self._gathered_decodes()
         rows: list[tuple[str, list[str], str]] = []
+        signatures: dict[str, str] = {}
         if decoded and evalset is not None:
             order = sorted(decoded)
             hyps = [decoded[i] for i in order]
-            refs = [evalset.references[i] for i in order]
-            every = score_texts(hyps, refs)
-            first = score_texts(hyps, [r[:1] for r in refs])
-            metrics |= {"bleu": every.bleu, "chrf": every.chrf, "exact_match": every.exact_match}
-            metrics |= {
-                "bleu_first_ref": first.bleu,
-                "chrf_first_ref": first.chrf,
-                "decoded": float(len(hyps)),
-            }
-            self.signatures = {"bleu": every.bleu_signature, "chrf": every.chrf_signature}
+            scores, signatures = score_set(hyps, [evalset.references[i] for i in order])
+            metrics |= scores | {"decoded": float(len(hyps))}
             rows = [(evalset.sources[i], evalset.references[i], decoded[i]) for i in order]
-        return metrics, rows
+        return metrics, rows, signatures
 
     def on_validation_epoch_start(self) -> None:
         self._decoded = []
@@ -291,7 +286,7 @@ class Seq2SeqModule(L.LightningModule):
         )
 
     def on_validation_epoch_end(self) -> None:
-        metrics, _ = self._epoch_metrics(self.eval_sets.get("val"))
+        metrics, _, _ = self._epoch_metrics(self.eval_sets.get("val"))
         self.last_validated_step = self.global_step
         for key, value in metrics.items():
             self.log(
@@ -316,8 +311,8 @@ class Seq2SeqModule(L.LightningModule):
 
     def _finish_test_set(self, dataloader_idx: int) -> None:
         name = self.test_set_names[dataloader_idx]
-        metrics, rows = self._epoch_metrics(self.eval_sets.get(name))
-        self.test_results[name] = {"metrics": metrics, "rows": rows}
+        metrics, rows, signatures = self._epoch_metrics(self.eval_sets.get(name))
+        self.test_results[name] = {"metrics": metrics, "rows": rows, "signatures": signatures}
 
     def on_test_epoch_end(self) -> None:
         if self._test_dataloader_idx is not None:

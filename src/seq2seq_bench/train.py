@@ -232,7 +232,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "output_dir": str(out_dir),
         "test": {name: r["metrics"] for name, r in module.test_results.items()},
         "val": val_metrics,
-        "signatures": getattr(module, "signatures", {}),
+        # per test set and score: all references (nrefs:var) and the first one (nrefs:1)
+        "signatures": {name: r["signatures"] for name, r in module.test_results.items()},
         "test_generation": module.test_generation,
         "params": params,
         "trainable": frozen.as_dict(),

@@ -131,8 +131,7 @@ class Seq2SeqModule(L.LightningModule):
         grads = [p.grad for group in optimizer.param_groups for p in group["params"]]
         grads = [g for g in grads if g is not None]
         if grads:
-            norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-            check_finite("gradient norm", norm, self.global_step)
+            check_finite("gradient norm", torch.nn.utils.get_total_norm(grads), self.global_step)
 
     # -- exact resume: what a checkpoint must carry beyond Lightning's own state ----------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -114,7 +114,30 @@ def test_any_reader_scores_every_pair_with_split_all(
     assert report["scores"]["all"]["decoded"] == len(EN_FR)
     assert report["scores"]["all"]["exact_match"] == 100.0
     assert report["prefix"] == ""  # no run config beside the export: no task prefix known
-    assert (tmp_path / "export" / "eval" / reader / "eval.json").is_file()
+    [written] = (tmp_path / "export" / "eval").glob(f"{reader}-*/eval.json")
+    assert report["files"]["all"] and report["output_dir"] == str(written.parent)
+
+
+def test_two_test_files_of_one_reader_get_two_output_dirs(run_dir: Path, tmp_path: Path) -> None:
+    """Evaluating test_2017 after test_2016 with data=parallel_files must not overwrite it."""
+    reports = []
+    for name in ("test_2016", "test_2017"):
+        (tmp_path / f"{name}.en").write_text("".join(s + "\n" for s, _ in EN_FR))
+        (tmp_path / f"{name}.fr").write_text("".join(t + "\n" for _, t in EN_FR))
+        overrides = [
+            f"ckpt={run_dir}",
+            "data=parallel_files",
+            f"data.corpus.source_path={tmp_path / name}.en",
+            f"data.corpus.target_path={tmp_path / name}.fr",
+            "split=all",
+            "extra_test_sets=false",
+            "decoding=greedy",
+        ]
+        reports.append(evaluate(config(overrides), "parallel_files"))
+    dirs = [Path(r["output_dir"]) for r in reports]
+    assert dirs[0] != dirs[1] and all((d / "eval.json").is_file() for d in dirs)
+    assert dirs[0].name == "parallel_files-test_2016"
+    assert reports[1]["files"]["all"] == [f"{tmp_path}/test_2017.en", f"{tmp_path}/test_2017.fr"]
 
 
 def test_max_pairs_limits_every_set(run_dir: Path, tmp_path: Path) -> None:

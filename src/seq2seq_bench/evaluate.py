@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -74,8 +75,9 @@ def data_config(cfg: DictConfig, loaded: LoadedModel, choice: str | None) -> tup
 
 def eval_sets(
     data: DictConfig, split: str, extra: bool, max_pairs: int | None
-) -> dict[str, EvalSet]:
-    """The sets to score, built exactly as the data module builds its held-out splits."""
+) -> tuple[dict[str, EvalSet], dict[str, list[str]]]:
+    """The sets to score, built exactly as the data module builds its held-out splits, and
+    the files each comes from."""
     if split not in SPLITS:
         raise UsageError(f"split={split}: choose one of {', '.join(SPLITS)}")
     data = data.copy()
@@ -100,12 +102,14 @@ def eval_sets(
     if split != "all":
         pairs = pairs[: module.max_eval_pairs]
     sets = {split: pairs}
+    files = {split: module.corpus.files()}
     if extra:
         sets |= {name: list(c.iter_pairs()) for name, c in module.extra_test_sets.items()}
+        files |= {name: c.files() for name, c in module.extra_test_sets.items()}
     empty = [name for name, p in sets.items() if not p]
     if empty:
         raise UsageError(f"no pairs to score in {', '.join(empty)}: check the data config")
-    return {name: EvalSet.from_pairs(name, p[:max_pairs]) for name, p in sets.items()}
+    return {name: EvalSet.from_pairs(name, p[:max_pairs]) for name, p in sets.items()}, files
 
 
 def score(evalset: EvalSet, hypotheses: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -114,11 +118,17 @@ def score(evalset: EvalSet, hypotheses: list[str]) -> tuple[dict[str, Any], dict
     return scores | {"decoded": len(hypotheses)}, signatures
 
 
-def output_dir(cfg: DictConfig, loaded: LoadedModel, data_name: str) -> Path:
+def output_dir(cfg: DictConfig, loaded: LoadedModel, data_name: str, files: list[str]) -> Path:
+    """`<run>/eval/<data>` for the run's own data (no ``files``); `<run>/eval/<data>-<first
+    file's name>` for a reader given on the command line, so that evaluating test_2017 does
+    not overwrite test_2016."""
     if cfg.output_dir:
         return Path(cfg.output_dir)
     base = loaded.run_dir or (loaded.weights if loaded.weights.is_dir() else loaded.weights.parent)
-    return base / "eval" / data_name
+    if not files:
+        return base / "eval" / data_name
+    stem = re.sub(r"[^\w.-]+", "_", Path(files[0]).stem or files[0]).strip("_")
+    return base / "eval" / f"{data_name}-{stem}"
 
 
 def evaluate(cfg: DictConfig, data_choice: str | None = None) -> dict[str, Any]:
@@ -127,8 +137,9 @@ def evaluate(cfg: DictConfig, data_choice: str | None = None) -> dict[str, Any]:
     loaded = load(cfg.ckpt, cfg.weights)
     model = place(loaded.model, cfg.device, cfg.dtype)
     data, data_name = data_config(cfg, loaded, data_choice)
-    sets = eval_sets(data, cfg.split, cfg.extra_test_sets, cfg.max_pairs)
-    out = output_dir(cfg, loaded, data_name)
+    sets, files = eval_sets(data, cfg.split, cfg.extra_test_sets, cfg.max_pairs)
+    given = cfg.get("data") is not None  # a reader on the command line, not the run's own
+    out = output_dir(cfg, loaded, data_name, files[cfg.split] if given else [])
     out.mkdir(parents=True, exist_ok=True)
     options = dict(
         prefix=loaded.prefix if cfg.prefix is None else str(cfg.prefix),
@@ -169,6 +180,7 @@ def evaluate(cfg: DictConfig, data_choice: str | None = None) -> dict[str, Any]:
         "run_dir": str(loaded.run_dir) if loaded.run_dir else None,
         "data": data_name,
         "split": cfg.split,
+        "files": files,  # per scored set: where its pairs come from
         "max_pairs": cfg.max_pairs,
         **results,
         "decoding": decoding.as_dict(),

@@ -100,6 +100,10 @@ class Corpus(ABC):
     def fingerprint(self) -> str:
         """Changes whenever the pairs this corpus yields could change (content + settings)."""
 
+    @abstractmethod
+    def files(self) -> list[str]:
+        """Where the pairs come from (file paths, or a dataset id), for reports."""
+
     def _skip(self, stats: ReadStats | None, reason: str, where: str) -> None:
         if self.strict:
             raise MalformedLineError(
@@ -170,6 +174,9 @@ class TsvCorpus(Corpus):
                 if pair is not None:
                     yield pair
 
+    def files(self) -> list[str]:
+        return [str(self.path)]
+
     def fingerprint(self) -> str:
         if self._fingerprint is None:
             settings = f"{self.source_column},{self.target_column},{self.max_columns}"
@@ -232,6 +239,9 @@ class ParallelFilesCorpus(Corpus):
                 if pair is not None:
                     yield pair
 
+    def files(self) -> list[str]:
+        return [str(self.source_path), str(self.target_path)]
+
     def fingerprint(self) -> str:
         if self._fingerprint is None:
             self._fingerprint = f"parallel-{_file_digest(self.source_path, self.target_path)}"
@@ -274,6 +284,9 @@ class TextFilesCorpus(Corpus):
                     pair = self._keep(text, text, stats, where)
                     if pair is not None:
                         yield pair
+
+    def files(self) -> list[str]:
+        return [str(p) for p in self.paths]
 
     def fingerprint(self) -> str:
         if self._fingerprint is None:
@@ -334,6 +347,20 @@ class HFDatasetCorpus(Corpus):
             pair = self._keep(source, target, stats, where)
             if pair is not None:
                 yield pair
+
+    def files(self) -> list[str]:
+        if not self.data_files:
+            return [":".join(str(x) for x in (self.path, self.name, self.split) if x)]
+        given = self.data_files
+        if isinstance(given, str):
+            return [given]
+        if isinstance(given, dict):
+            return [
+                str(f)
+                for value in given.values()
+                for f in ([value] if isinstance(value, str) else value)
+            ]
+        return [str(f) for f in given]
 
     def fingerprint(self) -> str:
         files = self.data_files if isinstance(self.data_files, list) else [self.data_files]

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from .conftest import TINY
 
@@ -76,3 +77,15 @@ def test_an_epoch_trains_every_pair_exactly_once_across_ranks_and_workers(
     assert two["epochs"] == 1
     assert two["pairs_trained"] == one["data"]["train_pairs"]
     assert abs(two["steps"] - one["data"]["batches_per_epoch"]) <= 0.1 * two["steps"]
+
+
+def test_time_based_checkpoints_keep_the_ranks_in_step(single: tuple[Path, dict]) -> None:
+    """Saving on the clock is a collective decision taken every step; a save only some ranks
+    enter would hang DDP. Every step is due here, and the run ends with the newest state."""
+    run_dir, _ = single
+    args = [*BASE, *DDP, "trainer.max_steps=6", "run_test=false"]
+    args += ["checkpoint.every_n_minutes=0.00001", "checkpoint.every_n_train_steps=null"]
+    clocked = run_dir.parent / "clocked"
+    assert run_train(args, clocked)["steps"] == 6
+    last = torch.load(clocked / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["global_step"] == 6

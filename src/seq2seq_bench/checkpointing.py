@@ -72,9 +72,11 @@ class LastCheckpoint(L.Callback):
         step = trainer.global_step
         due_steps = self.every_n_train_steps and step % self.every_n_train_steps == 0
         minutes = (time.monotonic() - self._saved_at) / 60
-        due_time = self.every_n_minutes and minutes >= self.every_n_minutes
-        if due_time and trainer.world_size > 1:  # every rank must take part in the save
-            due_time = trainer.strategy.reduce_boolean_decision(bool(due_time), all=False)
+        due_time = bool(self.every_n_minutes) and minutes >= self.every_n_minutes
+        if self.every_n_minutes and trainer.world_size > 1:
+            # clocks differ between ranks, and every rank must take part in a save: agree on
+            # it every step (a collective that only some ranks entered would hang them)
+            due_time = trainer.strategy.reduce_boolean_decision(due_time, all=False)
         if step > 0 and (due_steps or due_time):
             self.save(trainer)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -74,3 +75,22 @@ def assert_environment(environment: dict) -> None:
     assert environment["device"] == "cpu" and environment["threads"] >= 1
     if environment["commit"] is not None:  # tests run from a git checkout
         assert len(environment["commit"]) == 40 and isinstance(environment["dirty"], bool)
+
+
+TRAIN_PY = Path(__file__).resolve().parents[1] / "train.py"
+
+
+def train_command(*args: str) -> list[str]:
+    """`python train.py ARGS` in a fresh process, as a user runs it."""
+    return [sys.executable, str(TRAIN_PY), *args]
+
+
+def train_env(cache_root: Path, **extra: str) -> dict[str, str]:
+    """The environment of such a process: its own tokenizer cache, W&B offline and quiet."""
+    return os.environ | {
+        "S2S_CACHE_DIR": str(cache_root / "cache"),
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+        "HF_HUB_OFFLINE": "1",
+        **extra,
+    }

@@ -3,9 +3,7 @@ values are checked before any data is read."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,17 +13,14 @@ from seq2seq_bench.models.pretrained import PretrainedLoadError
 from seq2seq_bench.models.t5 import T5Backbone
 
 from .backbone_helpers import build
-from .conftest import TINY
-
-ROOT = Path(__file__).resolve().parents[1]
+from .conftest import TINY, train_command, train_env
 
 
 def train_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = os.environ | {"S2S_CACHE_DIR": str(cwd / "cache"), "WANDB_MODE": "offline"}
     return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *TINY, *args, f"hydra.run.dir={cwd / 'run'}"],
+        train_command(*TINY, *args, f"hydra.run.dir={cwd / 'run'}"),
         cwd=cwd,
-        env=env,
+        env=train_env(cwd),
         capture_output=True,
         text=True,
         timeout=300,

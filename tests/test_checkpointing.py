@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,9 +19,7 @@ from seq2seq_bench.checkpoint import load
 from seq2seq_bench.rundir import claim
 from seq2seq_bench.train import train
 
-from .conftest import TINY, compose_config
-
-ROOT = Path(__file__).resolve().parents[1]
+from .conftest import TINY, compose_config, train_command, train_env
 
 
 def test_a_write_that_dies_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
@@ -111,11 +108,10 @@ def test_sigterm_saves_last_ckpt_and_exits_non_zero(tmp_path: Path) -> None:
         "run_test=false",
         f"hydra.run.dir={run_dir}",
     ]
-    env = os.environ | {"S2S_CACHE_DIR": str(tmp_path / "cache"), "WANDB_MODE": "offline"}
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), *args],
+        train_command(*args),
         cwd=tmp_path,
-        env=env,
+        env=train_env(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

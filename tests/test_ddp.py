@@ -5,32 +5,24 @@ of the same weights gives the same numbers with 2 processes as with 1."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from .conftest import TINY
+from .conftest import TINY, train_command, train_env
 
-ROOT = Path(__file__).resolve().parents[1]
 DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
 # TINY's single-device trainer keys would override the preset's
 BASE = [o for o in TINY if not o.startswith(("trainer.accelerator=", "trainer.devices="))]
 
 
 def run_train(args: list[str], run_dir: Path) -> dict:
-    env = os.environ | {
-        "S2S_CACHE_DIR": str(run_dir.parent / "cache"),
-        "WANDB_MODE": "offline",
-        "OMP_NUM_THREADS": "1",  # two processes on two cores
-    }
     done = subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *args, f"hydra.run.dir={run_dir}"],
+        train_command(*args, f"hydra.run.dir={run_dir}"),
         cwd=run_dir.parent,
-        env=env,
+        env=train_env(run_dir.parent, OMP_NUM_THREADS="1"),  # two processes on two cores
         capture_output=True,
         text=True,
         timeout=600,

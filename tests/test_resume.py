@@ -4,19 +4,16 @@ remaining batches of the epoch in the same order; its metrics history survives."
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from .conftest import TINY
+from .conftest import TINY, train_command, train_env
 
-ROOT = Path(__file__).resolve().parents[1]
 ARGS = [
     *TINY,
     "trainer.max_steps=30",
@@ -28,11 +25,7 @@ ARGS = [
 
 
 def command(run_dir: Path, *extra: str) -> list[str]:
-    return [sys.executable, str(ROOT / "train.py"), *ARGS, *extra, f"hydra.run.dir={run_dir}"]
-
-
-def environment(tmp: Path) -> dict[str, str]:
-    return os.environ | {"S2S_CACHE_DIR": str(tmp / "cache"), "WANDB_MODE": "offline"}
+    return train_command(*ARGS, *extra, f"hydra.run.dir={run_dir}")
 
 
 def weights(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -40,7 +33,7 @@ def weights(run_dir: Path) -> dict[str, torch.Tensor]:
 
 
 def test_a_killed_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
-    env = environment(tmp_path)
+    env = train_env(tmp_path)
     whole = tmp_path / "whole"
     subprocess.run(command(whole), cwd=tmp_path, env=env, check=True, capture_output=True)
 

@@ -4,7 +4,6 @@ re-run after a crash, its report, and the submitit launcher; plus the helpers th
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -21,10 +20,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from seq2seq_bench.sweeps import MAX_DIRNAME, finished_run, job_dirname, run_group, select_metric
 from seq2seq_bench.train import CONF_DIR
 
-from .conftest import TINY, compose_config
+from .conftest import TINY, compose_config, train_command, train_env
 from .wandb_offline import read_offline_run
 
-ROOT = Path(__file__).resolve().parents[1]
 FAST = [o for o in TINY if not o.startswith("module.lr=")] + [
     "trainer.max_steps=12",
     "data.max_eval_pairs=100",
@@ -34,16 +32,10 @@ SWEEP = [*FAST, "seed=1,2", "module.lr=1e-3,3e-3", "logger=[csv,wandb]"]
 
 def hydra_train(args: list[str], cwd: Path) -> str:
     """`python train.py ARGS` in a fresh process, as a user runs it; returns its output."""
-    env = os.environ | {
-        "S2S_CACHE_DIR": str(cwd / "cache"),
-        "WANDB_MODE": "offline",
-        "WANDB_SILENT": "true",
-        "HF_HUB_OFFLINE": "1",
-    }
     done = subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *args],
+        train_command(*args),
         cwd=cwd,
-        env=env,
+        env=train_env(cwd),
         capture_output=True,
         text=True,
         timeout=600,

@@ -205,7 +205,7 @@ class TranslationDataModule(L.LightningDataModule):
             "train_truncated": truncated,
             "distinct_sources": {k: len(v.sources) for k, v in self.eval_sets.items()},
             "train_pairs": len(train_pairs),
-            "batches_per_epoch": len(self._plan(world=1).batches(0)),  # 1 process
+            "batches_per_epoch": self._plan(world=1).steps,  # in 1 process
         }
         log.info("data: %s", self.stats)
 

@@ -11,11 +11,12 @@ import numpy as np
 from seq2seq_bench.data.corpora import SampleCorpus
 from seq2seq_bench.data.tokenizer import train_tokenizer
 from seq2seq_bench.objectives.bart import BartDenoisingObjective
-from seq2seq_bench.objectives.base import Objective, Tokenizers
+from seq2seq_bench.objectives.base import Objective
 from seq2seq_bench.objectives.electra import ElectraObjective
 from seq2seq_bench.objectives.mlm import MaskedLMObjective
 from seq2seq_bench.objectives.span_corruption import SpanCorruptionObjective
 from seq2seq_bench.objectives.translation import TranslationObjective
+from seq2seq_bench.types import Tokenizers
 
 OBJECTIVES: dict[str, Objective] = {
     "span_corruption": SpanCorruptionObjective(),

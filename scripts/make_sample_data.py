@@ -2,7 +2,8 @@
 
 New users train on this file with no download, so it must be small, correct and ours
 (MIT, written for this project). Sentences are composed from hand-written bilingual
-lexicons and grammar templates; every noun is tagged with categories so that a verb or
+lexicons (the word lists in `scripts/sample_lexicon/*.tsv`: nouns, adjectives, verbs,
+fixed phrases) and the grammar templates below; every noun is tagged with categories so that a verb or
 an adjective only meets nouns it makes sense with. French grammar (gender, number,
 articles, elision, contraction, agreement, adjective position, conjugation, negation)
 is handled explicitly; templates that would need rules not handled here are left out.
@@ -14,6 +15,7 @@ The output is deterministic (fixed seed, ordered lexicons, pure standard library
 from __future__ import annotations
 
 import argparse
+import csv
 import random
 import re
 from collections.abc import Callable, Iterable
@@ -25,6 +27,7 @@ DEFAULT_OUT = (
     Path(__file__).resolve().parents[1] / "src" / "seq2seq_bench" / "data" / "sample" / "en_fr.tsv"
 )
 MAX_WORDS = 12
+LEXICON = Path(__file__).resolve().parent / "sample_lexicon"  # the word lists, as TSV
 
 Pair = tuple[str, str]
 
@@ -126,166 +129,37 @@ class Noun:
         return any(tag in self.tags for tag in tags)
 
 
-def N(en: str, fr: str, gender: str, tags: str, en_pl: str = "", fr_pl: str = "") -> Noun:
-    """Countable noun; ``tags`` is a space-separated string."""
-    return Noun(en, fr, gender, tuple(tags.split()), en_pl, fr_pl)
+def read(name: str) -> list[dict[str, str]]:
+    """The rows of ``sample_lexicon/<name>.tsv``; lines starting with # are comments."""
+    with open(LEXICON / f"{name}.tsv", encoding="utf-8", newline="") as f:
+        rows = [line for line in f if not line.startswith("#")]
+    return list(csv.DictReader(rows, delimiter="\t", quoting=csv.QUOTE_NONE))
 
 
-def M(en: str, fr: str, gender: str, tags: str) -> Noun:
-    """Mass (uncountable) noun."""
-    return Noun(en, fr, gender, tuple(tags.split()), mass=True)
+def yes(value: str) -> bool:
+    if value not in ("yes", "no"):
+        raise ValueError(f"expected yes or no, got {value!r}")
+    return value == "yes"
 
 
-NOUNS: tuple[Noun, ...] = (
-    # animals ("pet": can be owned and put on a table; "farm": can be owned)
-    N("cat", "chat", "m", "animal pet fur"),
-    N("dog", "chien", "m", "animal pet fur"),
-    N("bird", "oiseau", "m", "animal pet", fr_pl="oiseaux"),
-    N("mouse", "souris", "f", "animal pet fur", en_pl="mice"),
-    N("rabbit", "lapin", "m", "animal pet fur"),
-    N("fish", "poisson", "m", "animal pet", en_pl="fish"),
-    N("horse", "cheval", "m", "animal farm fur fast", fr_pl="chevaux"),
-    N("cow", "vache", "f", "animal farm"),
-    N("pig", "cochon", "m", "animal farm"),
-    N("sheep", "mouton", "m", "animal farm fur", en_pl="sheep"),
-    N("goat", "chèvre", "f", "animal farm"),
-    N("duck", "canard", "m", "animal farm"),
-    N("hen", "poule", "f", "animal farm"),
-    N("elephant", "éléphant", "m", "animal wild"),
-    N("bear", "ours", "m", "animal wild fur"),
-    N("lion", "lion", "m", "animal wild"),
-    N("frog", "grenouille", "f", "animal wild tiny"),
-    N("spider", "araignée", "f", "animal wild tiny"),
-    # food ("fruit", "dish": cooked; mass nouns take du/de la/de l')
-    N("apple", "pomme", "f", "food fruit"),
-    N("pear", "poire", "f", "food fruit"),
-    N("orange", "orange", "f", "food fruit"),
-    N("banana", "banane", "f", "food fruit"),
-    N("strawberry", "fraise", "f", "food fruit", en_pl="strawberries"),
-    N("lemon", "citron", "m", "food fruit"),
-    N("tomato", "tomate", "f", "food vegetable", en_pl="tomatoes"),
-    N("carrot", "carotte", "f", "food vegetable"),
-    N("potato", "pomme de terre", "f", "food vegetable", "potatoes", "pommes de terre"),
-    N("onion", "oignon", "m", "food vegetable"),
-    N("egg", "œuf", "m", "food"),
-    N("cake", "gâteau", "m", "food dish sweet", fr_pl="gâteaux"),
-    N("sandwich", "sandwich", "m", "food dish", en_pl="sandwiches", fr_pl="sandwichs"),
-    N("salad", "salade", "f", "food dish"),
-    N("cookie", "biscuit", "m", "food sweet"),
-    M("bread", "pain", "m", "food bakery"),
-    M("cheese", "fromage", "m", "food"),
-    M("rice", "riz", "m", "food dish"),
-    M("soup", "soupe", "f", "food dish hot"),
-    M("meat", "viande", "f", "food dish"),
-    M("chicken", "poulet", "m", "food dish"),
-    M("butter", "beurre", "m", "food"),
-    M("chocolate", "chocolat", "m", "food sweet"),
-    M("jam", "confiture", "f", "food sweet"),
-    M("honey", "miel", "m", "food sweet"),
-    M("sugar", "sucre", "m", "food grocery"),
-    M("oil", "huile", "f", "food grocery"),
-    # drinks
-    M("water", "eau", "f", "drink"),
-    M("milk", "lait", "m", "drink"),
-    M("coffee", "café", "m", "drink hot"),
-    M("tea", "thé", "m", "drink hot"),
-    M("orange juice", "jus d'orange", "m", "drink"),
-    M("wine", "vin", "m", "drink alcohol"),
-    M("beer", "bière", "f", "drink alcohol"),
-    M("lemonade", "limonade", "f", "drink"),
-    # objects ("small": portable; "surface": things lie on it; "container": things are in it)
-    N("book", "livre", "m", "object small readable"),
-    N("newspaper", "journal", "m", "object small readable", fr_pl="journaux"),
-    N("letter", "lettre", "f", "object small readable writable"),
-    N("magazine", "magazine", "m", "object small readable"),
-    N("map", "carte", "f", "object small readable"),
-    N("key", "clé", "f", "object small"),
-    N("pen", "stylo", "m", "object small colour"),
-    N("pencil", "crayon", "m", "object small colour"),
-    N("phone", "téléphone", "m", "object small colour"),
-    N("computer", "ordinateur", "m", "object"),
-    N("umbrella", "parapluie", "m", "object small colour"),
-    N("watch", "montre", "f", "object small", en_pl="watches"),
-    N("ball", "ballon", "m", "object small toy"),
-    N("ticket", "billet", "m", "object small"),
-    N("glass", "verre", "m", "object small kitchenware container", en_pl="glasses"),
-    N("cup", "tasse", "f", "object small kitchenware container colour"),
-    N("plate", "assiette", "f", "object small kitchenware"),
-    N("bottle", "bouteille", "f", "object small kitchenware container"),
-    N("knife", "couteau", "m", "object small kitchenware", "knives", "couteaux"),
-    N("spoon", "cuillère", "f", "object small kitchenware"),
-    N("fork", "fourchette", "f", "object small kitchenware"),
-    N("shirt", "chemise", "f", "object clothing"),
-    N("hat", "chapeau", "m", "object small clothing", fr_pl="chapeaux"),
-    N("coat", "manteau", "m", "object clothing", fr_pl="manteaux"),
-    N("shoe", "chaussure", "f", "object clothing"),
-    N("box", "boîte", "f", "object container openable holder colour", en_pl="boxes"),
-    N("bag", "sac", "m", "object small container holder colour"),
-    N("lamp", "lampe", "f", "object furniture"),
-    N("clock", "horloge", "f", "object"),
-    N("table", "table", "f", "object furniture surface"),
-    N("chair", "chaise", "f", "object furniture surface"),
-    N("bed", "lit", "m", "object furniture surface"),
-    N("cupboard", "placard", "m", "object furniture container openable holder"),
-    N("door", "porte", "f", "object fixture openable colour"),
-    N("window", "fenêtre", "f", "object fixture openable"),
-    N("car", "voiture", "f", "object vehicle holder fast"),
-    N("bicycle", "vélo", "m", "object vehicle"),
-    N("bus", "bus", "m", "object transport", en_pl="buses"),
-    N("train", "train", "m", "object transport fast"),
-    N("taxi", "taxi", "m", "object transport"),
-    N("tree", "arbre", "m", "plant"),
-    N("flower", "fleur", "f", "plant small colour"),
-    # places ("go": "go to the X" / "at the X" -> à; "room": "in the X" -> dans)
-    N("station", "gare", "f", "place go building"),
-    N("market", "marché", "m", "place go shop"),
-    N("beach", "plage", "f", "place go scenic", en_pl="beaches"),
-    N("park", "parc", "m", "place go scenic"),
-    N("museum", "musée", "m", "place go building visit openable"),
-    N("bank", "banque", "f", "place go building openable"),
-    N("library", "bibliothèque", "f", "place go building openable", en_pl="libraries"),
-    N("airport", "aéroport", "m", "place go building"),
-    N("hospital", "hôpital", "m", "place go building", fr_pl="hôpitaux"),
-    N("cinema", "cinéma", "m", "place go building"),
-    N("restaurant", "restaurant", "m", "place go shop openable"),
-    N("bakery", "boulangerie", "f", "place go shop openable", en_pl="bakeries"),
-    N("church", "église", "f", "place go building visit scenic", en_pl="churches"),
-    N("hotel", "hôtel", "m", "place go building"),
-    N("school", "école", "f", "place building"),
-    N("zoo", "zoo", "m", "place go visit"),
-    N("farm", "ferme", "f", "place go visit"),
-    N("house", "maison", "f", "place building scenic"),
-    N("garden", "jardin", "m", "place room scenic"),
-    N("kitchen", "cuisine", "f", "place room"),
-    N("bedroom", "chambre", "f", "place room"),
-    N("shop", "magasin", "m", "place room shop openable"),
-    N("city", "ville", "f", "place visit scenic", en_pl="cities"),
-    N("village", "village", "m", "place visit scenic"),
-    N("street", "rue", "f", "place room"),
-    N("forest", "forêt", "f", "place room scenic"),
-    N("river", "rivière", "f", "place scenic"),
-    N("sea", "mer", "f", "place scenic"),
-    N("bridge", "pont", "m", "place scenic"),
-    # people ("family" nouns are used with possessives: "my mother")
-    N("man", "homme", "m", "person adult", en_pl="men"),
-    N("woman", "femme", "f", "person adult", en_pl="women"),
-    N("child", "enfant", "m", "person", en_pl="children"),
-    N("boy", "garçon", "m", "person"),
-    N("girl", "fille", "f", "person"),
-    N("baby", "bébé", "m", "person", en_pl="babies"),
-    N("teacher", "professeur", "m", "person adult"),
-    N("doctor", "médecin", "m", "person adult"),
-    N("student", "étudiant", "m", "person adult"),
-    N("neighbour", "voisin", "m", "person adult"),
-    N("waiter", "serveur", "m", "person adult"),
-    N("mother", "mère", "f", "family adult unique"),
-    N("father", "père", "m", "family adult unique"),
-    N("brother", "frère", "m", "family"),
-    N("sister", "sœur", "f", "family"),
-    N("uncle", "oncle", "m", "family adult"),
-    N("aunt", "tante", "f", "family adult"),
-    N("friend", "ami", "m", "family"),
-)
+def read_nouns() -> list[Noun]:
+    """Tags: "pet" can be owned and put on a table, "farm" can be owned, mass nouns take
+    du/de la/de l'; see the comments in nouns.tsv."""
+    return [
+        Noun(
+            r["en"],
+            r["fr"],
+            r["gender"],
+            tuple(r["tags"].split()),
+            r["en_plural"],
+            r["fr_plural"],
+            mass=yes(r["mass"]),
+        )
+        for r in read("nouns")
+    ]
+
+
+NOUNS: tuple[Noun, ...] = tuple(read_nouns())
 
 NOUN = {noun.en: noun for noun in NOUNS}
 
@@ -334,52 +208,26 @@ def A(
     return Adjective(en, forms, pre, tuple(tags.split()), group, attributive, predicative)
 
 
-# Colours only for things that plausibly come in any colour.
-COLOURABLE = "clothing vehicle furniture toy colour"
-ADJECTIVES: tuple[Adjective, ...] = (
-    A("small", "petit", "animal object place", "size", pre=True),
-    A("big", "grand", "animal object place", "size", pre=True),
-    A("good", "bon", "food drink shop", "quality", fem="bonne", pre=True),
-    A("young", "jeune", "person animal", "age", pre=True),
-    A("old", "vieux", "person animal object building", "age", "vieille", "vieux", pre=True),
-    A("beautiful", "beau", "scenic animal clothing person", "quality", "belle", "beaux", pre=True),
-    A(
-        "new",
-        "nouveau",
-        "object building shop",
-        "age",
-        "nouvelle",
-        "nouveaux",
-        pre=True,
-        predicative=False,
-    ),
-    A("black", "noir", "fur " + COLOURABLE, "colour"),
-    A("white", "blanc", "fur " + COLOURABLE, "colour", fem="blanche"),
-    A("grey", "gris", "fur " + COLOURABLE, "colour", fem="grise"),
-    A("red", "rouge", COLOURABLE, "colour"),
-    A("blue", "bleu", COLOURABLE, "colour"),
-    A("green", "vert", COLOURABLE, "colour"),
-    A("yellow", "jaune", COLOURABLE, "colour"),
-    A("hot", "chaud", "hot", "temperature"),
-    A("cold", "froid", "drink hot room", "temperature"),
-    A("fresh", "frais", "fruit vegetable bakery", "quality", "fraîche", "frais", "fraîches"),
-    A("delicious", "délicieux", "dish sweet", "quality", "délicieuse", "délicieux"),
-    A("expensive", "cher", "object food drink shop", "price", fem="chère"),
-    A("cheap", "bon marché", "shop", "price", "bon marché", "bon marché", "bon marché"),
-    A("clean", "propre", "object room", "clean"),
-    A("dirty", "sale", "object room animal", "clean", attributive=False),
-    A("heavy", "lourd", "furniture container clothing", "weight"),
-    A("empty", "vide", "container", "fill"),
-    A("full", "plein", "container", "fill"),
-    A("open", "ouvert", "openable", "open", attributive=False),
-    A("closed", "fermé", "openable", "open", attributive=False),
-    A("fast", "rapide", "fast", "speed"),
-    A("tired", "fatigué", "person family animal", "mood", attributive=False),
-    A("happy", "content", "person family", "mood", attributive=False),
-    A("sad", "triste", "person family", "mood", attributive=False),
-    A("sick", "malade", "person family animal", "mood", attributive=False),
-    A("tall", "grand", "person family", "size", attributive=False),
-)
+def read_adjectives() -> list[Adjective]:
+    """Colours only go with things that plausibly come in any colour (adjectives.tsv)."""
+    return [
+        A(
+            r["en"],
+            r["fr_masc"],
+            r["noun_tags"],
+            r["group"],
+            r["fr_fem"],
+            r["fr_masc_plural"],
+            r["fr_fem_plural"],
+            pre=yes(r["before_noun"]),
+            attributive=yes(r["attributive"]),
+            predicative=yes(r["predicative"]),
+        )
+        for r in read("adjectives")
+    ]
+
+
+ADJECTIVES: tuple[Adjective, ...] = tuple(read_adjectives())
 ADJ = {adj.en: adj for adj in ADJECTIVES}
 # French writes bel/vieil/nouvel before a vowel; we simply avoid those combinations.
 SPECIAL_BEFORE_VOWEL = {"beau", "vieux", "nouveau"}
@@ -530,175 +378,25 @@ class Verb:
         return self.mass_dets if noun.mass else self.dets
 
 
-EDIBLE = pick("food", exclude="grocery")
-VERBS: tuple[Verb, ...] = (
-    Verb("eat", "eats", "manger", er("manger"), EDIBLE, negatable=True),
-    Verb(
-        "drink",
-        "drinks",
-        "boire",
-        table("bois bois boit buvons buvez boivent"),
-        pick("drink"),
-        negatable=True,
-    ),
-    Verb("read", "reads", "lire", table("lis lis lit lisons lisez lisent"), pick("readable")),
-    Verb(
-        "see",
-        "sees",
-        "voir",
-        table("vois vois voit voyons voyez voient"),
-        pick("animal object plant person", exclude="mass"),
-        imperative=False,
-    ),
-    Verb(
-        "watch",
-        "watches",
-        "regarder",
-        er("regarder"),
-        pick("animal person"),
-        dets=("def", "pl_def"),
-    ),
-    Verb(
-        "look at",
-        "looks at",
-        "regarder",
-        er("regarder"),
-        pick("object plant scenic"),
-        dets=("def", "pl_def"),
-    ),
-    Verb(
-        "buy",
-        "buys",
-        "acheter",
-        table("achète achètes achète achetons achetez achètent"),
-        pick("food drink small clothing vehicle", exclude="alcohol letter"),
-        negatable=True,
-    ),
-    Verb(
-        "look for",
-        "looks for",
-        "chercher",
-        er("chercher"),
-        pick("small pet person", exclude="letter"),
-        dets=("def", "pl_def", "indef"),
-    ),
-    Verb("find", "finds", "trouver", er("trouver"), pick("small pet"), dets=("def", "pl_def")),
-    Verb(
-        "wash",
-        "washes",
-        "laver",
-        er("laver"),
-        pick("kitchenware clothing vehicle fruit vegetable", names="dog"),
-        dets=("def", "pl_def"),
-    ),
-    Verb(
-        "clean",
-        "cleans",
-        "nettoyer",
-        table("nettoie nettoies nettoie nettoyons nettoyez nettoient"),
-        pick("room furniture fixture vehicle kitchenware", exclude="street forest"),
-        dets=("def", "pl_def"),
-    ),
-    Verb(
-        "carry",
-        "carries",
-        "porter",
-        er("porter"),
-        pick("container furniture", names="baby"),
-        dets=("def", "pl_def"),
-    ),
-    Verb(
-        "take",
-        "takes",
-        "prendre",
-        table("prends prends prend prenons prenez prennent"),
-        pick("small transport"),
-        dets=("def", "indef"),
-    ),
-    Verb(
-        "write",
-        "writes",
-        "écrire",
-        table("écris écris écrit écrivons écrivez écrivent"),
-        pick("writable", names="book"),
-        dets=("indef", "def"),
-    ),
-    Verb(
-        "sell",
-        "sells",
-        "vendre",
-        table("vends vends vend vendons vendez vendent"),
-        pick("food drink vehicle", exclude="grocery", names="house,book,flower"),
-        dets=("def", "pl_indef"),
-        imperative=False,
-    ),
-    Verb(
-        "make",
-        "makes",
-        "faire",
-        table("fais fais fait faisons faites font"),
-        pick("dish", exclude="chicken meat rice", names="coffee,tea"),
-        dets=("indef",),
-        mass_dets=("part",),
-        imperative=False,
-    ),
-    Verb(
-        "wait for",
-        "waits for",
-        "attendre",
-        table("attends attends attend attendons attendez attendent"),
-        pick("transport person", exclude="baby"),
-        dets=("def",),
-    ),
-    Verb("help", "helps", "aider", er("aider"), pick("person"), dets=("def", "pl_def")),
-    Verb(
-        "call",
-        "calls",
-        "appeler",
-        table("appelle appelles appelle appelons appelez appellent"),
-        pick("adult", exclude="family", names="taxi"),
-        dets=("def",),
-    ),
-    Verb(
-        "visit", "visits", "visiter", er("visiter"), pick("visit"), dets=("def",), imperative=False
-    ),
-    Verb(
-        "open",
-        "opens",
-        "ouvrir",
-        table("ouvre ouvres ouvre ouvrons ouvrez ouvrent"),
-        pick("openable", exclude="place"),
-        dets=("def", "pl_def"),
-    ),
-    Verb(
-        "close",
-        "closes",
-        "fermer",
-        er("fermer"),
-        pick("openable", exclude="place"),
-        dets=("def", "pl_def"),
-    ),
-    Verb(
-        "have",
-        "has",
-        "avoir",
-        AVOIR,
-        pick("pet farm small vehicle"),
-        dets=("indef",),
-        negatable=True,
-        imperative=False,
-    ),
-    Verb(
-        "want",
-        "wants",
-        "vouloir",
-        VOULOIR,
-        pick("food drink small", exclude="grocery"),
-        dets=("indef", "def"),
-        negatable=True,
-        imperative=False,
-    ),
-)
+def read_verbs() -> list[Verb]:
+    """fr_present: `er` for a regular -er verb, else its six present forms."""
+    return [
+        Verb(
+            r["en"],
+            r["en_3rd"],
+            r["fr_infinitive"],
+            er(r["fr_infinitive"]) if r["fr_present"] == "er" else table(r["fr_present"]),
+            pick(r["object_tags"], r["object_exclude"], r["object_names"]),
+            dets=tuple(r["determiners"].split()),
+            mass_dets=tuple(r["mass_determiners"].split()),
+            negatable=yes(r["negatable"]),
+            imperative=yes(r["imperative"]),
+        )
+        for r in read("verbs")
+    ]
+
+
+VERBS: tuple[Verb, ...] = tuple(read_verbs())
 VERB = {verb.en: verb for verb in VERBS}
 
 
@@ -1161,114 +859,7 @@ def states(rng: random.Random) -> list[Pair]:
 # Everyday phrases, written by hand.
 # --------------------------------------------------------------------------------------
 
-PHRASES: tuple[Pair, ...] = (
-    ("Good morning.", "Bonjour."),
-    ("Good evening.", "Bonsoir."),
-    ("Good night.", "Bonne nuit."),
-    ("Hello, how are you?", "Bonjour, comment allez-vous ?"),
-    ("How are you?", "Comment vas-tu ?"),
-    ("I am fine, thank you.", "Je vais bien, merci."),
-    ("Thank you.", "Merci."),
-    ("Thank you very much.", "Merci beaucoup."),
-    ("You're welcome.", "De rien."),
-    ("Please sit down.", "Asseyez-vous, s'il vous plaît."),
-    ("Excuse me.", "Excusez-moi."),
-    ("I am sorry.", "Je suis désolé."),
-    ("Goodbye.", "Au revoir."),
-    ("See you tomorrow.", "À demain."),
-    ("See you soon.", "À bientôt."),
-    ("Have a nice day.", "Bonne journée."),
-    ("Happy birthday!", "Joyeux anniversaire !"),
-    ("Merry Christmas!", "Joyeux Noël !"),
-    ("Happy New Year!", "Bonne année !"),
-    ("Enjoy your meal.", "Bon appétit."),
-    ("Welcome to Paris.", "Bienvenue à Paris."),
-    ("What is your name?", "Comment vous appelez-vous ?"),
-    ("My name is Paul.", "Je m'appelle Paul."),
-    ("Nice to meet you.", "Enchanté."),
-    ("Where do you live?", "Où habitez-vous ?"),
-    ("I live in Paris.", "J'habite à Paris."),
-    ("I live in France.", "J'habite en France."),
-    ("Where are you from?", "D'où venez-vous ?"),
-    ("I am from Canada.", "Je viens du Canada."),
-    ("Do you speak English?", "Parlez-vous anglais ?"),
-    ("I speak a little French.", "Je parle un peu français."),
-    ("I don't understand.", "Je ne comprends pas."),
-    ("Can you repeat, please?", "Pouvez-vous répéter, s'il vous plaît ?"),
-    ("Speak more slowly, please.", "Parlez plus lentement, s'il vous plaît."),
-    ("I don't know.", "Je ne sais pas."),
-    ("I know.", "Je sais."),
-    ("Yes, of course.", "Oui, bien sûr."),
-    ("No, thank you.", "Non, merci."),
-    ("Yes, please.", "Oui, s'il vous plaît."),
-    ("Maybe tomorrow.", "Peut-être demain."),
-    ("What time is it?", "Quelle heure est-il ?"),
-    ("It is eight o'clock.", "Il est huit heures."),
-    ("It is noon.", "Il est midi."),
-    ("What day is it today?", "Quel jour sommes-nous aujourd'hui ?"),
-    ("Today is Monday.", "Aujourd'hui, c'est lundi."),
-    ("It is cold today.", "Il fait froid aujourd'hui."),
-    ("It is hot today.", "Il fait chaud aujourd'hui."),
-    ("It is raining.", "Il pleut."),
-    ("It is snowing.", "Il neige."),
-    ("The weather is nice.", "Il fait beau."),
-    ("The sun is shining.", "Le soleil brille."),
-    ("How much is it?", "Combien ça coûte ?"),
-    ("It is too expensive.", "C'est trop cher."),
-    ("The bill, please.", "L'addition, s'il vous plaît."),
-    ("A coffee, please.", "Un café, s'il vous plaît."),
-    ("Two coffees, please.", "Deux cafés, s'il vous plaît."),
-    ("A table for two, please.", "Une table pour deux, s'il vous plaît."),
-    ("I am hungry.", "J'ai faim."),
-    ("I am thirsty.", "J'ai soif."),
-    ("She is hungry.", "Elle a faim."),
-    ("We are thirsty.", "Nous avons soif."),
-    ("I am cold.", "J'ai froid."),
-    ("He is hot.", "Il a chaud."),
-    ("I am ten years old.", "J'ai dix ans."),
-    ("How old are you?", "Quel âge as-tu ?"),
-    ("Where are the toilets?", "Où sont les toilettes ?"),
-    ("Help!", "Au secours !"),
-    ("Be careful!", "Faites attention !"),
-    ("Hurry up!", "Dépêche-toi !"),
-    ("Come here.", "Viens ici."),
-    ("Wait a minute.", "Attendez une minute."),
-    ("Let's go!", "Allons-y !"),
-    ("I agree.", "Je suis d'accord."),
-    ("That is true.", "C'est vrai."),
-    ("That is not true.", "Ce n'est pas vrai."),
-    ("It is not a problem.", "Ce n'est pas un problème."),
-    ("No problem.", "Pas de problème."),
-    ("Good luck!", "Bonne chance !"),
-    ("Well done!", "Bravo !"),
-    ("I love you.", "Je t'aime."),
-    ("I miss you.", "Tu me manques."),
-    ("I am tired, I am going to bed.", "Je suis fatigué, je vais me coucher."),
-    ("I am at home.", "Je suis à la maison."),
-    ("I go to school.", "Je vais à l'école."),
-    ("He goes to work by bus.", "Il va au travail en bus."),
-    ("We go home.", "Nous rentrons à la maison."),
-    ("What is this?", "Qu'est-ce que c'est ?"),
-    ("It is a book.", "C'est un livre."),
-    ("Who is it?", "Qui est-ce ?"),
-    ("It is my brother.", "C'est mon frère."),
-    ("What are you doing?", "Qu'est-ce que tu fais ?"),
-    ("I am reading a book.", "Je lis un livre."),
-    ("What do you want?", "Que voulez-vous ?"),
-    ("I would like a glass of water.", "Je voudrais un verre d'eau."),
-    ("Can I help you?", "Je peux vous aider ?"),
-    ("Where is the nearest bank?", "Où est la banque la plus proche ?"),
-    ("Turn left.", "Tournez à gauche."),
-    ("Turn right.", "Tournez à droite."),
-    ("Go straight ahead.", "Allez tout droit."),
-    ("It is far from here.", "C'est loin d'ici."),
-    ("It is near the station.", "C'est près de la gare."),
-    ("I have a question.", "J'ai une question."),
-    ("I have an idea.", "J'ai une idée."),
-    ("Have a good trip!", "Bon voyage !"),
-    ("Sleep well.", "Dors bien."),
-    ("Take care.", "Prends soin de toi."),
-)
+PHRASES: tuple[Pair, ...] = tuple((row["en"], row["fr"]) for row in read("phrases"))
 
 
 # --------------------------------------------------------------------------------------

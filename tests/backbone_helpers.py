@@ -20,8 +20,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 from transformers import AutoTokenizer, BertConfig, BertModel
 
+from seq2seq_bench.build import build_model
 from seq2seq_bench.data import datamodule as datamodule_module
-from seq2seq_bench.models.backbone import backbone_tokenizers
+from seq2seq_bench.models.backbone import Backbone
 from seq2seq_bench.models.bert_encoder import minilm_dir
 
 from .conftest import TINY, compose_config
@@ -91,9 +92,9 @@ def tiny_overrides(backbone: str, *extra: str) -> list[str]:
         "trainer.max_steps=2",
         "+trainer.limit_val_batches=1",
         "+trainer.limit_test_batches=1",
-        "module.test_generation.num_beams=1",
-        "module.test_generation.max_new_tokens=8",
-        "module.val_generation.max_new_tokens=8",
+        "decoding@test_decoding=greedy",
+        "test_decoding.max_new_tokens=8",
+        "val_decoding.max_new_tokens=8",
         *extra,
     ]
 
@@ -107,10 +108,16 @@ def compose(tmp_path: Path, backbone: str, *extra: str) -> DictConfig:
 
 
 def build(backbone: str, *extra: str) -> tuple[Any, Any, Any]:
-    """(model, tokenizers, objective) as train.py builds them, without training."""
+    """(model, tokenizers, objective) as train.py builds them (`build.build_model`, with the
+    freezing strategy of ``extra``, none by default), without training."""
     cfg = compose(workdir() / f"build-{backbone}", backbone, *extra)
     objective = instantiate(cfg.objective)
-    data = instantiate(cfg.data, objective=objective)
     builder = instantiate(cfg.model)
-    tokenizers = backbone_tokenizers(builder, data.build_tokenizers)
-    return builder(tokenizers=tokenizers), tokenizers, objective
+    data = instantiate(cfg.data, objective=objective, choose_tokenizers=builder.tokenizers)
+    built = build_model(cfg, data.tokenizers, builder, objective)
+    return built.model, data.tokenizers, objective
+
+
+def backbone_of(backbone: str) -> Backbone:
+    """The `Backbone` a `model=` choice instantiates (LoRA's default targets live on it)."""
+    return instantiate(compose(workdir() / f"build-{backbone}", backbone).model)

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from seq2seq_bench.train import CONF_DIR
+from seq2seq_bench.cli import CONF_DIR
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
@@ -58,12 +61,12 @@ TINY = [
     "trainer.enable_model_summary=false",
     "progress_bar=none",
     "data.vocab_size=400",
-    "module.warmup_steps=10",
-    "module.lr=3e-3",
+    "scheduler.warmup_steps=10",
+    "optimizer.lr=3e-3",
     "module.val_decode_limit=20",
-    "module.test_generation.num_beams=2",
-    "module.test_generation.max_new_tokens=16",
-    "module.val_generation.max_new_tokens=16",
+    "test_decoding.num_beams=2",
+    "test_decoding.max_new_tokens=16",
+    "val_decoding.max_new_tokens=16",
 ]
 
 
@@ -94,3 +97,24 @@ def train_env(cache_root: Path, **extra: str) -> dict[str, str]:
         "HF_HUB_OFFLINE": "1",
         **extra,
     }
+
+
+def plain_module(model: Any, tokenizers: Any, objective: Any = None, lr: float = 1e-3) -> Any:
+    """A Seq2SeqModule outside a composed run: AdamW at a constant ``lr``, greedy decoding,
+    no eval sets (so nothing is decoded)."""
+    from seq2seq_bench.decoding import Decoding
+    from seq2seq_bench.module import Seq2SeqModule
+    from seq2seq_bench.objectives.translation import TranslationObjective
+    from seq2seq_bench.schedules import Schedule
+
+    return Seq2SeqModule(
+        model,
+        tokenizers,
+        objective or TranslationObjective(),
+        optimizer=functools.partial(torch.optim.AdamW, lr=lr),
+        schedule=Schedule("constant", warmup_steps=0),
+        val_decoding=Decoding(),
+        test_decoding=Decoding(),
+        eval_sets={},
+        test_set_names=["test"],
+    )

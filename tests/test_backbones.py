@@ -16,8 +16,8 @@ from seq2seq_bench.models.bart import BartBackbone
 from seq2seq_bench.models.bert_encoder import BertEncoderBackbone
 from seq2seq_bench.models.pretrained import PretrainedLoadError, resolve
 from seq2seq_bench.models.t5 import T5Backbone
-from seq2seq_bench.objectives.base import Tokenizers
 from seq2seq_bench.train import train
+from seq2seq_bench.types import Tokenizers
 
 from .backbone_helpers import BACKBONES, STRATEGIES, build, compose, tiny_overrides
 from .conftest import EN_FR, compose_config

@@ -3,17 +3,20 @@ values are checked before any data is read."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from seq2seq_bench.checks import ConfigError, check_module_settings
+from seq2seq_bench.build import settings
+from seq2seq_bench.checks import ConfigError
+from seq2seq_bench.decoding import DecodingError
 from seq2seq_bench.models.pretrained import PretrainedLoadError
 from seq2seq_bench.models.t5 import T5Backbone
 
 from .backbone_helpers import build
-from .conftest import TINY, train_command, train_env
+from .conftest import TINY, compose_config, train_command, train_env
 
 
 def train_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -29,27 +32,31 @@ def train_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 def test_a_bad_learning_rate_fails_before_the_data_is_read(tmp_path: Path) -> None:
     missing = tmp_path / "no-such.tsv"
-    done = train_cli(["module.lr=abc", "data=tatoeba", f"data.corpus.path={missing}"], tmp_path)
+    done = train_cli(["optimizer.lr=abc", "data=tatoeba", f"data.corpus.path={missing}"], tmp_path)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == (
-        "train.py: error: module.lr='abc': use a number > 0, e.g. 1e-3"
+        "train.py: error: optimizer.lr='abc': use a number > 0, e.g. 1e-3"
     )
     assert "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize(
-    ("settings", "named"),
+    ("override", "named"),
     [
-        ({"lr": 0}, "module.lr=0"),
-        ({"betas": [0.9]}, "module.betas"),
-        ({"warmup_steps": 1.5}, "module.warmup_steps=1.5"),
-        ({"scheduler": "cosin"}, "module.scheduler='cosin'"),
-        ({"label_smoothing": 1.0}, "module.label_smoothing=1.0"),
+        ("optimizer.lr=0", "optimizer.lr=0"),
+        ("optimizer.betas=[0.9]", "optimizer.betas"),
+        ("scheduler.warmup_steps=1.5", "scheduler.warmup_steps=1.5"),
+        ("scheduler.name=cosin", "scheduler.name='cosin'"),
+        ("module.label_smoothing=1.0", "module.label_smoothing=1.0"),
+        ("val_decoding.num_beams=0", "num_beams=0"),
+        ("test_decoding.top_p=0.9", "top_p: sampling-only"),
     ],
 )
-def test_module_settings_name_the_key(settings: dict, named: str) -> None:
-    with pytest.raises(ConfigError, match=named.replace("[", r"\[")):
-        check_module_settings(settings)
+def test_settings_errors_name_a_real_key(tmp_path: Path, override: str, named: str) -> None:
+    """Each message names a key of the composed config (the override itself works)."""
+    cfg = compose_config(tmp_path, [override])
+    with pytest.raises((ConfigError, DecodingError), match=re.escape(named)):
+        settings(cfg)
 
 
 def test_an_empty_corpus_is_one_line(tmp_path: Path) -> None:

@@ -6,9 +6,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seq2seq_bench.data.batching import LABEL_PAD, collate, example_cost, token_budget_batches
+from seq2seq_bench.data.batching import collate, example_cost, token_budget_batches
 from seq2seq_bench.data.plan import epoch_batches
-from seq2seq_bench.objectives.base import Example
+from seq2seq_bench.types import LABEL_PAD, Example
 
 lengths = st.lists(st.tuples(st.integers(1, 60), st.integers(1, 60)), min_size=1, max_size=300)
 

@@ -16,7 +16,7 @@ import torch
 
 from seq2seq_bench.atomic import atomic_write, readable, save_dir_atomically
 from seq2seq_bench.checkpoint import load
-from seq2seq_bench.rundir import claim
+from seq2seq_bench.rundir import RunDir
 from seq2seq_bench.train import train
 
 from .conftest import TINY, compose_config, train_command, train_env
@@ -89,7 +89,7 @@ def test_resume_and_loading_skip_a_truncated_last_ckpt(
     last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])  # a kill mid-write
     os.utime(last)  # and the newest file
     with caplog.at_level(logging.WARNING):
-        assert claim(stepped_run, "last") == str(checkpoints / "best.ckpt")
+        assert RunDir(stepped_run).claim("last") == str(checkpoints / "best.ckpt")
     assert "last.ckpt is not a whole checkpoint" in caplog.text
     shutil.rmtree(stepped_run / "model", ignore_errors=True)  # as if the run had not finished
     caplog.clear()

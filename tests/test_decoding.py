@@ -10,7 +10,7 @@ import torch
 
 from seq2seq_bench.checkpoint import LoadedModel, load
 from seq2seq_bench.decoding import Decoding, DecodingError, batches, sequence_scores, translate
-from seq2seq_bench.objectives.base import Tokenizers
+from seq2seq_bench.types import Tokenizers
 
 from .backbone_helpers import BACKBONES
 from .conftest import EN_FR

@@ -18,8 +18,9 @@ from seq2seq_bench.data.corpora import DataPathError
 from seq2seq_bench.data.split import split_of
 from seq2seq_bench.evaluate import evaluate
 from seq2seq_bench.metrics import score_texts
+from seq2seq_bench.train import train
 
-from .conftest import EN_FR, assert_environment
+from .conftest import EN_FR, TINY, assert_environment, compose_config
 from .test_translate import ENV
 from .tiny_run import compose_tool, shared_run
 
@@ -164,3 +165,40 @@ def test_cli_error_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "s2s-evaluate: error:" in done.stderr.decode() and b"Traceback" not in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_training_test_and_s2s_evaluate_give_the_same_scores(tmp_path: Path) -> None:
+    """One decode path and one score function: the run's own test and s2s-evaluate on its
+    export, with the same decoding settings, write the same predictions and scores."""
+    cfg = compose_config(tmp_path, [*TINY, "test_decoding.num_beams=3"])
+    metrics = train(cfg)
+    run = Path(metrics["output_dir"])
+    report = evaluate(
+        config(
+            [
+                f"ckpt={run}",
+                "decoding=beam",
+                "decoding.num_beams=3",
+                "decoding.max_new_tokens=16",
+                f"output_dir={tmp_path / 'eval'}",
+            ]
+        )
+    )
+    assert report["decoding"] == metrics["test_decoding"]
+    scores = {k: v for k, v in metrics["test"]["test"].items() if k in report["scores"]["test"]}
+    assert scores == report["scores"]["test"]
+    assert report["signatures"]["test"] == metrics["signatures"]["test"]
+    ours = (run / "predictions.tsv").read_bytes()
+    assert ours == (tmp_path / "eval" / "predictions.tsv").read_bytes()
+
+
+def test_the_inference_tools_import_no_training_code() -> None:
+    """s2s-translate and s2s-evaluate start without Lightning (a fast start, and no
+    training code to drift from)."""
+    code = (
+        "import sys, seq2seq_bench.translate, seq2seq_bench.evaluate;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'pytorch_lightning')"
+        " or m in ('seq2seq_bench.module', 'seq2seq_bench.train', 'seq2seq_bench.data.datamodule')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -13,12 +13,12 @@ from torch.utils.data import DataLoader
 from transformers import PreTrainedModel
 
 from seq2seq_bench.data.batching import collate
-from seq2seq_bench.freezing import FreezeReport, FrozenInEval, freeze, lora, part_modules
-from seq2seq_bench.module import Seq2SeqModule
+from seq2seq_bench.freezing import FreezeReport, freeze, lora, part_modules
+from seq2seq_bench.frozen_in_eval import FrozenInEval
 from seq2seq_bench.train import train
 
-from .backbone_helpers import build, compose
-from .conftest import EN_FR
+from .backbone_helpers import backbone_of, build, compose
+from .conftest import EN_FR, plain_module
 
 CASES = [
     ("t5_tiny", "encoder"),
@@ -35,9 +35,11 @@ CASES = [
 ]
 
 
-def apply(model: PreTrainedModel, strategy: str) -> tuple[PreTrainedModel, FreezeReport]:
+def apply(
+    model: PreTrainedModel, strategy: str, backbone: str
+) -> tuple[PreTrainedModel, FreezeReport]:
     if strategy == "lora":
-        return lora(model, r=4, alpha=8, dropout=0.0)
+        return lora(model, r=4, alpha=8, dropout=0.0, backbone=backbone_of(backbone))
     return freeze(model, [strategy], name=strategy)
 
 
@@ -61,7 +63,7 @@ def fit_steps(
     steps: int = 3,
 ) -> L.Trainer:
     batch = collate(objective.encode(EN_FR, tokenizers), tokenizers.source.pad_token_id)
-    module = Seq2SeqModule(model, tokenizers, lr=1e-2, warmup_steps=0, decode=False)
+    module = plain_module(model, tokenizers, objective, lr=1e-2)
     callbacks = [FrozenInEval(model, report.eval_modules)] + ([probe] if probe else [])
     trainer = L.Trainer(
         accelerator="cpu",
@@ -85,7 +87,7 @@ def test_frozen_tensors_stay_bit_identical_and_trainable_ones_move(
     backbone: str, strategy: str
 ) -> None:
     model, tokenizers, objective = build(backbone)
-    model, report = apply(model, strategy)
+    model, report = apply(model, strategy, backbone)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert 0 < len(trainable) < len(before)
@@ -159,7 +161,7 @@ def test_bart_decoder_freeze_covers_the_lm_head() -> None:
 def test_lora_trains_only_small_adapters() -> None:
     model, _, _ = build("t5_tiny")
     total = sum(p.numel() for p in model.parameters())
-    wrapped, report = lora(model, r=2, alpha=4)
+    wrapped, report = lora(model, r=2, alpha=4, backbone=backbone_of("t5_tiny"))
     assert report.trainable_params < 0.1 * total
     assert report.trainable and all("lora_" in name for name in report.trainable)
     assert report.frozen_params == total  # the whole backbone, untouched

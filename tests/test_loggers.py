@@ -33,7 +33,7 @@ def test_every_logger_at_once_records_the_run(tmp_path: Path) -> None:
     events = list((out / "tensorboard").glob("events.out.tfevents.*"))
     assert events and all(e.stat().st_size > 0 for e in events)
     hparams = yaml.safe_load((out / "csv" / "hparams.yaml").read_text())
-    assert hparams["model"]["d_model"] == 32 and hparams["lr"] == 3e-3
+    assert hparams["model"]["d_model"] == 32 and hparams["optimizer"]["lr"] == 3e-3
 
 
 def test_a_failing_run_still_closes_its_wandb_run(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ from seq2seq_bench.data.corpora import SampleCorpus
 from seq2seq_bench.data.tokenizer import train_tokenizer
 from seq2seq_bench.models.bert_encoder import minilm_dir
 from seq2seq_bench.objectives.bart import BartDenoisingObjective, infill, permute_sentences
-from seq2seq_bench.objectives.base import Tokenizers
 from seq2seq_bench.objectives.denoising import monolingual_texts, ordinary_ids
 from seq2seq_bench.objectives.electra import ElectraObjective
 from seq2seq_bench.objectives.mlm import MaskedLMObjective, mask_tokens
@@ -24,6 +23,7 @@ from seq2seq_bench.objectives.span_corruption import (
     random_spans_noise_mask,
     sentinel_ids,
 )
+from seq2seq_bench.types import Tokenizers
 
 PAIRS = list(SampleCorpus().iter_pairs())[:3000]
 TOK = train_tokenizer([t for pair in PAIRS[:1500] for t in pair], vocab_size=1000)

@@ -16,8 +16,8 @@ from torch.utils.data import DataLoader
 from seq2seq_bench.data.plan import epoch_batches, rank_steps, worker_steps
 from seq2seq_bench.data.tokenizer import train_tokenizer
 from seq2seq_bench.data.train_set import PlannedTrainSet
-from seq2seq_bench.objectives.base import Tokenizers
 from seq2seq_bench.objectives.translation import TranslationObjective
+from seq2seq_bench.types import Tokenizers
 
 PAIRS = [
     (f"Sentence {i} " + "word " * (i % 13), f"Phrase {i} " + "mot " * (i % 7)) for i in range(300)

@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from seq2seq_bench.checks import check_precision
 from seq2seq_bench.data.batching import collate
 from seq2seq_bench.train import train
 
-from .backbone_helpers import BACKBONES, build, compose
+from .backbone_helpers import BACKBONES, backbone_of, build, compose
 from .conftest import EN_FR
 
 
@@ -26,10 +25,10 @@ def test_fp16_with_t5_is_refused_before_training(tmp_path: Path, precision: str)
 
 def test_fp16_is_allowed_where_it_is_safe() -> None:
     for backbone in ("bart_tiny", "bert_encoder", "transformer_tiny"):
-        check_precision(build(backbone)[0], "16-mixed")
-    check_precision(build("mt5_tiny")[0], "bf16-mixed")
+        backbone_of(backbone).check_precision("16-mixed")
+    backbone_of("mt5_tiny").check_precision("bf16-mixed")
     with pytest.raises(ValueError, match="mt5"):
-        check_precision(build("mt5_tiny")[0], "16-mixed")
+        backbone_of("mt5_tiny").check_precision("16-mixed")
 
 
 @pytest.mark.parametrize("backbone", BACKBONES)

@@ -10,6 +10,7 @@ import torch
 from hydra.utils import instantiate
 from safetensors.torch import load_file
 
+from seq2seq_bench.checkpoint import load
 from seq2seq_bench.data.corpora import DataPathError, TextFilesCorpus
 from seq2seq_bench.train import train
 
@@ -52,6 +53,10 @@ def test_every_objective_pretrains_through_hydra(
     assert test["loss"] > 0 and torch.isfinite(torch.tensor(test["loss"]))
     out = Path(metrics["output_dir"])
     assert (out / "model" / "config.json").is_file() and not (out / "predictions.tsv").exists()
+    # the checkpoint reloads through the same build as training (ELECTRA's wrapper included)
+    reloaded = load(out / "checkpoints" / "last.ckpt").model.state_dict()
+    export = load_file(out / "model" / "model.safetensors")
+    assert all(torch.equal(reloaded[k], v) for k, v in export.items())
 
 
 @pytest.fixture(scope="module")

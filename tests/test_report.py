@@ -58,8 +58,8 @@ def table_rows(report: Path) -> list[list[str]]:
 
 
 def test_parse_overrides() -> None:
-    parsed = parse_overrides(["model=t5_small", "+extra=a=b", "~gone", "module.lr=1e-3"])
-    assert parsed == {"model": "t5_small", "extra": "a=b", "gone": "~", "module.lr": "1e-3"}
+    parsed = parse_overrides(["model=t5_small", "+extra=a=b", "~gone", "optimizer.lr=1e-3"])
+    assert parsed == {"model": "t5_small", "extra": "a=b", "gone": "~", "optimizer.lr": "1e-3"}
 
 
 def test_epoch_curves_average_train_steps_and_keep_the_last_validation(tmp_path: Path) -> None:
@@ -75,10 +75,10 @@ def test_seeds_are_averaged_and_only_varying_overrides_are_columns(tmp_path: Pat
     sweep = tmp_path / "sweep"
     for lr, bleus in (("1e-3", (10.0, 20.0)), ("3e-3", (30.0, 30.0))):
         for seed, bleu in zip((1, 2), bleus, strict=True):
-            fake_run(sweep, ["model=tiny", f"module.lr={lr}", f"seed={seed}"], bleu)
+            fake_run(sweep, ["model=tiny", f"optimizer.lr={lr}", f"seed={seed}"], bleu)
     report = write_report(sweep, sweep)
     header, _, *rows = table_rows(report)
-    assert header[:3] == ["module.lr", "runs", "test BLEU"]  # model is the same everywhere
+    assert header[:3] == ["optimizer.lr", "runs", "test BLEU"]  # model is the same everywhere
     assert "trainable params" in header and "time/epoch (s)" in header
     bleu = header.index("test BLEU")
     assert [(r[0], r[1], r[bleu]) for r in rows] == [

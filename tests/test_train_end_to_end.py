@@ -13,11 +13,11 @@ import pytest
 import torch
 from omegaconf import open_dict
 
-from seq2seq_bench.module import NonFiniteError, Seq2SeqModule
+from seq2seq_bench.module import NonFiniteError
 from seq2seq_bench.rundir import RunDirError
 from seq2seq_bench.train import train
 
-from .conftest import TINY, assert_environment, compose_config
+from .conftest import TINY, assert_environment, compose_config, plain_module
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_budget_stop_mid_epoch_validates_the_final_weights(tmp_path: Path) -> No
 def test_a_diverged_run_stops_loudly_and_writes_no_result(tmp_path: Path) -> None:
     """lr=1e10: NaN within the first steps. The run must stop with an error naming the step,
     never report loss 0.0 / perplexity 1.0, and leave no metrics.json or export."""
-    cfg = compose_config(tmp_path, [*TINY, "module.lr=1e10", "module.warmup_steps=0"])
+    cfg = compose_config(tmp_path, [*TINY, "optimizer.lr=1e10", "scheduler.warmup_steps=0"])
     with pytest.raises(
         NonFiniteError, match=r"non-finite (loss|gradient norm) .* at training step \d+"
     ):
@@ -104,7 +104,7 @@ def test_a_diverged_run_stops_loudly_and_writes_no_result(tmp_path: Path) -> Non
 
 def test_evaluation_keeps_nan_as_nan() -> None:
     """The corpus sums behind loss and perplexity must not drop a NaN (torchmetrics' default)."""
-    module = Seq2SeqModule(torch.nn.Linear(1, 1), tokenizers=None, decode=False)
+    module = plain_module(torch.nn.Linear(1, 1), tokenizers=None)
     module._sums["nll"].update(torch.tensor(float("nan")))
     module._sums["correct"].update(torch.tensor(0.0))
     module._sums["tokens"].update(torch.tensor(5.0))

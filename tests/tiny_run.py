@@ -15,14 +15,15 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
+from seq2seq_bench.build import build_model
+from seq2seq_bench.cli import CONF_DIR
 from seq2seq_bench.data.batching import collate
 from seq2seq_bench.data.tokenizer import train_tokenizer
-from seq2seq_bench.objectives.base import Tokenizers
 from seq2seq_bench.objectives.translation import TranslationObjective
-from seq2seq_bench.train import CONF_DIR
+from seq2seq_bench.rundir import RunDir, save_tokenizers
+from seq2seq_bench.types import Tokenizers
 
 from .conftest import EN_FR, compose_config
 
@@ -73,25 +74,23 @@ def make_run(root: Path) -> Path:
                 "target_path": str(corpus / "lines.fr"),
             }
         }
-    run = Path(cfg.paths.output_dir)
-    run.mkdir(parents=True)
-    OmegaConf.save(cfg, run / "config.yaml", resolve=True)
+    run = RunDir(Path(cfg.paths.output_dir))
+    run.save_config(cfg)
 
     torch.manual_seed(0)
     texts = [PREFIX + s for s, _ in EN_FR] + [t for _, t in EN_FR]
     tokenizer = train_tokenizer(texts * 3, vocab_size=300, min_frequency=1)
     tokenizers = Tokenizers(tokenizer, tokenizer)
-    model = overfit(
-        instantiate(cfg.model)(tokenizers=tokenizers), tokenizers, instantiate(cfg.objective)
-    )
+    built = build_model(cfg, tokenizers)
+    model = overfit(built.model, tokenizers, built.objective)
 
-    tokenizer.save_pretrained(run / "tokenizer")
-    (run / "checkpoints").mkdir()
+    run.save_tokenizers(tokenizers)
+    run.checkpoints.mkdir()
     state = {f"model.{k}": v for k, v in model.state_dict().items()}
-    torch.save({"state_dict": state, "epoch": 0}, run / "checkpoints" / "last.ckpt")
-    model.save_pretrained(run / "model")
-    tokenizer.save_pretrained(run / "model")
-    return run
+    torch.save({"state_dict": state, "epoch": 0}, run.last)
+    model.save_pretrained(run.export)
+    save_tokenizers(tokenizers, run.export)
+    return run.root
 
 
 def backbone_run(backbone: str, freeze: str = "none") -> Path:
@@ -106,31 +105,24 @@ def _backbone_run(backbone: str, freeze: str) -> Path:
     Weights get a seeded nudge before saving (LoRA's zero-initialised B included), so a
     loader that rebuilt the model instead of reading the checkpoint would be caught."""
     from seq2seq_bench.freezing import exportable
-    from seq2seq_bench.models.backbone import backbone_tokenizers
-    from seq2seq_bench.train import save_tokenizers
 
-    from .backbone_helpers import compose, workdir
+    from .backbone_helpers import build, compose, workdir
 
     cfg = compose(workdir() / f"inference-{backbone}-{freeze}", backbone, f"freeze={freeze}")
-    data = instantiate(cfg.data, objective=instantiate(cfg.objective))
-    builder = instantiate(cfg.model)
-    tokenizers = backbone_tokenizers(builder, data.build_tokenizers)
-    model, _ = instantiate(cfg.freeze)(builder(tokenizers=tokenizers))
+    model, tokenizers, _ = build(backbone, f"freeze={freeze}")
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for param in model.parameters():
             param.add_(0.05 * torch.randn(param.shape, generator=generator))
-    run = Path(cfg.paths.output_dir)
-    (run / "checkpoints").mkdir(parents=True)
-    OmegaConf.save(cfg, run / "config.yaml", resolve=True)
-    save_tokenizers(tokenizers, run)
+    run = RunDir(Path(cfg.paths.output_dir))
+    run.checkpoints.mkdir(parents=True)
+    run.save_config(cfg)
+    run.save_tokenizers(tokenizers)
     state = {f"model.{k}": v for k, v in model.state_dict().items()}
-    torch.save({"state_dict": state}, run / "checkpoints" / "last.ckpt")
-    exportable(model).save_pretrained(run / "model")
-    tokenizers.target.save_pretrained(run / "model")
-    if tokenizers.source is not tokenizers.target:
-        tokenizers.source.save_pretrained(run / "model" / "source_tokenizer")
-    return run
+    torch.save({"state_dict": state}, run.last)
+    exportable(model).save_pretrained(run.export)
+    save_tokenizers(tokenizers, run.export)
+    return run.root
 
 
 @functools.cache

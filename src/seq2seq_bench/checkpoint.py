@@ -8,8 +8,10 @@ Accepted paths, in the order they are recognised:
 - an exported Hugging Face dir (has `config.json`), such as a run's `model/`;
 - a Lightning `.ckpt` file inside a run (`<run>/checkpoints/x.ckpt`).
 
-The task prefix (T5's "translate English to French: ") and the source truncation length
-come from the run's config when there is one. Every failure is a `CheckpointError` whose
+The model is rebuilt for a `.ckpt` through `build.build_model`, as training built it
+(ELECTRA's wrapper and LoRA included). The task prefix (T5's "translate English to
+French: ") and the source truncation length come from the run's config when there is one,
+else from the export. Every failure is a `CheckpointError` whose
 message says what was expected, never a deep traceback from a loader.
 """
 
@@ -21,12 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel
 
 import seq2seq_bench.models  # noqa: F401  (registers our backbones with the Auto classes)
 from seq2seq_bench.atomic import readable
-from seq2seq_bench.objectives.base import Tokenizers
+from seq2seq_bench.build import build_model
+from seq2seq_bench.export import export_prefix
+from seq2seq_bench.freezing import exportable
+from seq2seq_bench.rundir import SOURCE_TOKENIZER, RunDir, RunDirError
+from seq2seq_bench.types import Tokenizers
 
 log = logging.getLogger(__name__)
 
@@ -63,28 +69,27 @@ def load(path: str | Path, weights: str = "auto") -> LoadedModel:
         if path.suffix != ".ckpt":
             raise CheckpointError(f"{path} is a file but not a .ckpt: {EXPECTED}")
         return _from_lightning(path, _run_dir_of(path))
-    if (path / "config.yaml").is_file():
-        return _from_run(path, weights)
+    if RunDir(path).is_run():
+        return _from_run(RunDir(path), weights)
     if (path / "config.json").is_file():
         if weights in ("best", "last"):
             raise CheckpointError(f"weights={weights} needs a run dir, but {path} is an export")
-        parent = path.parent if (path.parent / "config.yaml").is_file() else None
-        return _from_export(path, parent)
+        parent = RunDir(path.parent)
+        return _from_export(path, parent if parent.is_run() else None)
     raise CheckpointError(f"{path} has neither config.yaml nor config.json: {EXPECTED}")
 
 
-def _from_run(run_dir: Path, weights: str) -> LoadedModel:
-    export = run_dir / "model"
-    if weights in ("auto", "model") and (export / "config.json").is_file():
-        return _from_export(export, run_dir)
+def _from_run(run: RunDir, weights: str) -> LoadedModel:
+    if weights in ("auto", "model") and run.has_export():
+        return _from_export(run.export, run)
     if weights == "model":
-        raise CheckpointError(f"{export} has no exported model (the run did not finish)")
-    names = ["best", "last"] if weights == "auto" else [weights]
-    found = [run_dir / "checkpoints" / f"{n}.ckpt" for n in names]
-    found = [p for p in found if p.is_file()]
+        raise CheckpointError(f"{run.export} has no exported model (the run did not finish)")
+    candidates = [run.best, run.last] if weights == "auto" else [getattr(run, weights)]
+    found = [p for p in candidates if p.is_file()]
     if not found:
+        names = "|".join(p.stem for p in candidates)
         raise CheckpointError(
-            f"{run_dir} has no model/ and no checkpoints/{'|'.join(names)}.ckpt: "
+            f"{run.root} has no model/ and no checkpoints/{names}.ckpt: "
             "the run stopped before its first checkpoint"
         )
     found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
@@ -92,12 +97,12 @@ def _from_run(run_dir: Path, weights: str) -> LoadedModel:
     if not whole:
         names = ", ".join(p.name for p in found)
         raise CheckpointError(
-            f"no whole checkpoint in {run_dir / 'checkpoints'}: {names} truncated or not a "
+            f"no whole checkpoint in {run.checkpoints}: {names} truncated or not a "
             "Lightning checkpoint"
         )
     if whole[0] != found[0]:
         log.warning("%s is not a whole checkpoint: loading %s", found[0], whole[0])
-    return _from_lightning(whole[0], run_dir)
+    return _from_lightning(whole[0], run)
 
 
 def _brief(err: Exception, limit: int = 300) -> str:
@@ -106,28 +111,25 @@ def _brief(err: Exception, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _run_dir_of(ckpt: Path) -> Path:
-    run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
-    if not (run_dir / "config.yaml").is_file():
+def _run_dir_of(ckpt: Path) -> RunDir:
+    run = RunDir(ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent)
+    if not run.is_run():
         raise CheckpointError(
-            f"{ckpt}: no config.yaml in {run_dir}; a .ckpt is loaded together with its run's "
+            f"{ckpt}: no config.yaml in {run.root}; a .ckpt is loaded together with its run's "
             "config.yaml and tokenizer/, so keep it in <run dir>/checkpoints/"
         )
-    return run_dir
+    return run
 
 
-def _run_config(run_dir: Path | None) -> DictConfig | None:
-    if run_dir is None:
+def _run_config(run: RunDir | None) -> DictConfig | None:
+    if run is None:
         return None
     try:
-        cfg = OmegaConf.load(run_dir / "config.yaml")
+        return run.load_config()
+    except RunDirError as err:
+        raise CheckpointError(str(err)) from err
     except Exception as err:  # yaml and omegaconf raise several types
-        raise CheckpointError(
-            f"{run_dir / 'config.yaml'} is not a readable config: {_brief(err)}"
-        ) from err
-    if not isinstance(cfg, DictConfig):
-        raise CheckpointError(f"{run_dir / 'config.yaml'} is not a run config (not a mapping)")
-    return cfg
+        raise CheckpointError(f"{run.config} is not a readable config: {_brief(err)}") from err
 
 
 def _tokenizer(path: Path) -> Any:
@@ -144,21 +146,21 @@ def _tokenizers(target_dir: Path, source_dir: Path) -> Tokenizers:
     return Tokenizers(source, target)
 
 
-def _from_export(export: Path, run_dir: Path | None) -> LoadedModel:
+def _from_export(export: Path, run: RunDir | None) -> LoadedModel:
     try:
         model = AutoModelForSeq2SeqLM.from_pretrained(str(export))
     except Exception as err:
         raise CheckpointError(f"cannot load a seq2seq model from {export}: {_brief(err)}") from err
-    tokenizers = _tokenizers(export, export / "source_tokenizer")
-    return _finish(model, tokenizers, export, run_dir)
+    tokenizers = _tokenizers(export, export / SOURCE_TOKENIZER)
+    return _finish(model, tokenizers, export, run)
 
 
-def _from_lightning(ckpt: Path, run_dir: Path) -> LoadedModel:
-    cfg = _run_config(run_dir)
+def _from_lightning(ckpt: Path, run: RunDir) -> LoadedModel:
+    cfg = _run_config(run)
     assert cfg is not None
-    if not (run_dir / "tokenizer").is_dir():
-        raise CheckpointError(f"{run_dir} has no tokenizer/: cannot decode {ckpt}")
-    tokenizers = _tokenizers(run_dir / "tokenizer", run_dir / "source_tokenizer")
+    if not run.tokenizer.is_dir():
+        raise CheckpointError(f"{run.root} has no tokenizer/: cannot decode {ckpt}")
+    tokenizers = _tokenizers(run.tokenizer, run.source_tokenizer)
     try:
         state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
     except Exception as err:
@@ -166,47 +168,34 @@ def _from_lightning(ckpt: Path, run_dir: Path) -> LoadedModel:
             f"{ckpt} is not a readable Lightning checkpoint: {_brief(err)}"
         ) from err
     weights = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
-    try:
-        model = _rebuild(cfg, tokenizers)
+    try:  # the model as training built it, so that the parameter names match
+        model = build_model(cfg, tokenizers).model
         model.load_state_dict(weights, strict=True)
     except Exception as err:
         raise CheckpointError(
-            f"cannot rebuild the model of {run_dir / 'config.yaml'} and load {ckpt} into it "
+            f"cannot rebuild the model of {run.config} and load {ckpt} into it "
             f"(a pretrained backbone's model.pretrained must be loadable here): {_brief(err)}"
         ) from err
-    from seq2seq_bench.freezing import exportable
-
-    return _finish(exportable(model), tokenizers, ckpt, run_dir, cfg)
-
-
-def _rebuild(cfg: DictConfig, tokenizers: Tokenizers) -> PreTrainedModel:
-    """The run's model as train.py built it (backbone, then freezing: LoRA wraps it), so
-    that the checkpoint's parameter names match; the weights come from the checkpoint."""
-    from hydra.utils import instantiate  # only this path needs Hydra's instantiate
-
-    model = instantiate(cfg.model)(tokenizers=tokenizers)
-    if cfg.get("freeze") is not None:
-        model, _ = instantiate(cfg.freeze)(model)
-    return model
+    return _finish(exportable(model), tokenizers, ckpt, run, cfg)
 
 
 def _finish(
     model: PreTrainedModel,
     tokenizers: Tokenizers,
     weights: Path,
-    run_dir: Path | None,
+    run: RunDir | None,
     cfg: DictConfig | None = None,
 ) -> LoadedModel:
+    """The prefix and source limit: from the run's config when there is one, else from
+    what the export carries."""
     if cfg is None:
-        cfg = _run_config(run_dir)
+        cfg = _run_config(run)
     objective = cfg.get("objective") if cfg is not None else None
     if objective is not None:
         prefix = str(objective.get("prefix") or "")
         max_source = objective.get("max_source_tokens")
-    else:  # an export on its own: the Hugging Face convention, as t5-small's config has it
-        specific = getattr(model.config, "task_specific_params", None) or {}
-        task = specific.get("translation_en_to_fr", {})
-        prefix, max_source = str(task.get("prefix", "")), None
+    else:  # an export on its own
+        prefix, max_source = export_prefix(model.config) or "", None
         log.info("no run config beside %s: task prefix %r, no source truncation", weights, prefix)
     return LoadedModel(
         model=model.eval(),
@@ -214,6 +203,6 @@ def _finish(
         prefix=prefix,
         max_source_tokens=int(max_source) if max_source else None,
         weights=weights,
-        run_dir=run_dir,
+        run_dir=run.root if run is not None else None,
         run_config=cfg,
     )

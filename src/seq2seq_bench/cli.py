@@ -27,8 +27,7 @@ from seq2seq_bench.decoding import DecodingError
 from seq2seq_bench.models.pretrained import PretrainedLoadError
 from seq2seq_bench.rundir import RunDirError
 
-# As train.CONF_DIR, not imported from there: that would put Lightning into every
-# s2s-translate start-up.
+# The configs of train.py and the tools (S2S_CONF_DIR: another conf/ tree).
 CONF_DIR = os.environ.get("S2S_CONF_DIR", str(Path(__file__).resolve().parents[2] / "conf"))
 PROGRESS_MIN_LINES = 500
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ from rich.progress import Progress
 from transformers import PreTrainedModel
 
 from seq2seq_bench.data.normalize import normalize_text
-from seq2seq_bench.objectives.base import Tokenizers
+from seq2seq_bench.types import Tokenizers
 
 log = logging.getLogger(__name__)
 
@@ -196,18 +197,31 @@ def pad(encoded: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tens
     return input_ids, attention_mask
 
 
+@contextmanager
+def seeded(decoding: Decoding, device: torch.device) -> Iterator[None]:
+    """Sampling draws from its own seeded generator state, never from the caller's: the same
+    seed gives the same samples, and decoding inside training leaves its RNG untouched."""
+    if not decoding.do_sample:
+        yield
+        return
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        torch.manual_seed(decoding.seed)
+        yield
+
+
 @torch.no_grad()
 def decode_batch(
     model: PreTrainedModel,
     tokenizers: Tokenizers,
-    encoded: list[list[int]],
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
     decoding: Decoding,
-    scores: bool,
+    scores: bool = False,
 ) -> list[list[Hypothesis]]:
-    """The hypotheses of each encoded source, best first."""
-    input_ids, attention_mask = (
-        t.to(model.device) for t in pad(encoded, tokenizers.source.pad_token_id)
-    )
+    """The hypotheses of each source row, best first: the one decode path of validation,
+    test, s2s-translate and s2s-evaluate. Columns past the longest source are dropped."""
+    width = max(int(attention_mask.sum(1).max()), 1)
+    input_ids, attention_mask = input_ids[:, :width], attention_mask[:, :width]
     out = model.generate(
         input_ids=input_ids, attention_mask=attention_mask, **decoding.generate_kwargs()
     )
@@ -270,15 +284,22 @@ def translate(
             max_source_tokens,
         )
     width = max(decoding.num_beams, decoding.nbest)
-    device = model.device
+    pad_id = tokenizers.source.pad_token_id
     with (
-        torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []),
+        seeded(decoding, model.device),
         Progress(console=Console(stderr=True), disable=not progress, transient=True) as bar,
     ):
-        torch.manual_seed(decoding.seed)
         task = bar.add_task("translating", total=len(todo))
         for batch in batches(lengths, batch_size, max_tokens, width):
-            groups = decode_batch(model, tokenizers, [encoded[j] for j in batch], decoding, scores)
+            input_ids, attention_mask = pad([encoded[j] for j in batch], pad_id)
+            groups = decode_batch(
+                model,
+                tokenizers,
+                input_ids.to(model.device),
+                attention_mask.to(model.device),
+                decoding,
+                scores,
+            )
             for j, group in zip(batch, groups, strict=True):
                 results[todo[j]] = group
             bar.advance(task, len(batch))

@@ -26,9 +26,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
-from rich.console import Console
-from rich.table import Table
+from omegaconf import DictConfig, OmegaConf
 
 from seq2seq_bench.checkpoint import LoadedModel, load
 from seq2seq_bench.cli import (
@@ -41,19 +39,17 @@ from seq2seq_bench.cli import (
     show_progress,
     user_errors,
 )
-from seq2seq_bench.data.evalset import EvalSet
+from seq2seq_bench.data.evalset import EvalSet, eval_sets
 from seq2seq_bench.data.split import split_of
 from seq2seq_bench.decoding import Decoding, translate
 from seq2seq_bench.environment import describe_environment
 from seq2seq_bench.metrics import score_set
-from seq2seq_bench.objectives.translation import TranslationObjective
-from seq2seq_bench.train import write_predictions
+from seq2seq_bench.rundir import RunDir, predictions_name, write_predictions
+from seq2seq_bench.tables import print_scores
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("test", "val", "all")
-# training-stream settings of older run configs; they never affected evaluation
-LEGACY_TRAINING_KEYS = ("bucket_size", "shuffle_buffer", "num_shards")
 
 
 def data_config(cfg: DictConfig, loaded: LoadedModel, choice: str | None) -> tuple[DictConfig, str]:
@@ -66,56 +62,51 @@ def data_config(cfg: DictConfig, loaded: LoadedModel, choice: str | None) -> tup
             "e.g. data=tatoeba, or data=parallel_files data.corpus.source_path=<file.en> "
             "data.corpus.target_path=<file.fr> split=all"
         )
-    hydra_file = loaded.run_dir / ".hydra" / "hydra.yaml" if loaded.run_dir else None
-    name = "run"
-    if hydra_file is not None and hydra_file.is_file():
-        name = OmegaConf.load(hydra_file).hydra.runtime.choices.get("data") or name
-    return loaded.run_config.data, name
+    name = RunDir(loaded.run_dir).data_choice() if loaded.run_dir else None
+    return loaded.run_config.data, name or "run"
 
 
-def eval_sets(
-    data: DictConfig, split: str, extra: bool, max_pairs: int | None
-) -> tuple[dict[str, EvalSet], dict[str, list[str]]]:
-    """The sets to score, built exactly as the data module builds its held-out splits, and
-    the files each comes from."""
-    if split not in SPLITS:
-        raise UsageError(f"split={split}: choose one of {', '.join(SPLITS)}")
-    data = data.copy()
-    with open_dict(data):
-        if not extra:  # sets that are not read need no files
-            data.extra_test_sets = {}
-        for key in LEGACY_TRAINING_KEYS:  # runs from before the planned epoch had these
-            data.pop(key, None)
+def _instantiate(node: Any, what: str) -> Any:
     try:
-        module = instantiate(data, objective=TranslationObjective())
+        return instantiate(node)
     except InstantiationException as err:
         cause = err.__cause__
         if isinstance(cause, USER_ERRORS):  # a missing corpus file, say: its own message
             raise cause from None
-        raise UsageError(f"cannot build the data config: {err}") from err
+        raise UsageError(f"cannot build {what}: {err}") from err
+
+
+def read_sets(
+    data: DictConfig, split: str, extra: bool, max_pairs: int | None
+) -> tuple[dict[str, EvalSet], dict[str, list[str]]]:
+    """The sets to score, and the files each comes from. A split of the data config is
+    the run's own held-out split: the same hash rule and `data.max_eval_pairs` cut, read by
+    the function the data module reads them with (`evalset.eval_sets`); only the corpus
+    readers are built, never the training data module."""
+    if split not in SPLITS:
+        raise UsageError(f"split={split}: choose one of {', '.join(SPLITS)}")
+    corpus = _instantiate(data.corpus, "data.corpus")
+    extra_sets = (
+        {n: _instantiate(c, f"data.extra_test_sets.{n}") for n, c in data.extra_test_sets.items()}
+        if extra and data.get("extra_test_sets")
+        else {}
+    )
+    fractions = (data.get("val_fraction", 0.05), data.get("test_fraction", 0.05))
+    salt = data.get("split_salt", "")
     pairs = [
         pair
-        for pair in module.corpus.iter_pairs()
-        if split == "all"
-        or split_of(pair[0], module.val_fraction, module.test_fraction, module.split_salt) == split
+        for pair in corpus.iter_pairs()
+        if split == "all" or split_of(pair[0], *fractions, salt) == split
     ]
-    if split != "all":
-        pairs = pairs[: module.max_eval_pairs]
-    sets = {split: pairs}
-    files = {split: module.corpus.files()}
-    if extra:
-        sets |= {name: list(c.iter_pairs()) for name, c in module.extra_test_sets.items()}
-        files |= {name: c.files() for name, c in module.extra_test_sets.items()}
-    empty = [name for name, p in sets.items() if not p]
+    limit = data.get("max_eval_pairs") if split != "all" else None
+    sets = eval_sets({split: pairs}, limit, extra_sets)
+    files = {split: corpus.files()} | {name: c.files() for name, c in extra_sets.items()}
+    empty = [name for name, s in sets.items() if not s.pairs]
     if empty:
         raise UsageError(f"no pairs to score in {', '.join(empty)}: check the data config")
-    return {name: EvalSet.from_pairs(name, p[:max_pairs]) for name, p in sets.items()}, files
-
-
-def score(evalset: EvalSet, hypotheses: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
-    """As training's test scores them (one function for both), and the signatures."""
-    scores, signatures = score_set(hypotheses, evalset.references)
-    return scores | {"decoded": len(hypotheses)}, signatures
+    if max_pairs is not None:
+        sets = {name: EvalSet.from_pairs(name, s.pairs[:max_pairs]) for name, s in sets.items()}
+    return sets, files
 
 
 def output_dir(cfg: DictConfig, loaded: LoadedModel, data_name: str, files: list[str]) -> Path:
@@ -126,9 +117,9 @@ def output_dir(cfg: DictConfig, loaded: LoadedModel, data_name: str, files: list
         return Path(cfg.output_dir)
     base = loaded.run_dir or (loaded.weights if loaded.weights.is_dir() else loaded.weights.parent)
     if not files:
-        return base / "eval" / data_name
+        return RunDir(base).eval_dir(data_name)
     stem = re.sub(r"[^\w.-]+", "_", Path(files[0]).stem or files[0]).strip("_")
-    return base / "eval" / f"{data_name}-{stem}"
+    return RunDir(base).eval_dir(f"{data_name}-{stem}")
 
 
 def evaluate(cfg: DictConfig, data_choice: str | None = None) -> dict[str, Any]:
@@ -137,7 +128,7 @@ def evaluate(cfg: DictConfig, data_choice: str | None = None) -> dict[str, Any]:
     loaded = load(cfg.ckpt, cfg.weights)
     model = place(loaded.model, cfg.device, cfg.dtype)
     data, data_name = data_config(cfg, loaded, data_choice)
-    sets, files = eval_sets(data, cfg.split, cfg.extra_test_sets, cfg.max_pairs)
+    sets, files = read_sets(data, cfg.split, cfg.extra_test_sets, cfg.max_pairs)
     given = cfg.get("data") is not None  # a reader on the command line, not the run's own
     out = output_dir(cfg, loaded, data_name, files[cfg.split] if given else [])
     out.mkdir(parents=True, exist_ok=True)
@@ -165,16 +156,16 @@ def evaluate(cfg: DictConfig, data_choice: str | None = None) -> dict[str, Any]:
             torch.cuda.synchronize(model.device)
         seconds = time.perf_counter() - started
         texts = [h[0].text for h in hyps]
-        results["scores"][name], results["signatures"][name] = score(evalset, texts)
+        scores, results["signatures"][name] = score_set(texts, evalset.references)
+        results["scores"][name] = scores | {"decoded": len(texts)}
         n = len(texts)
         results["speed"][name] = {
             "sentences": n,
             "seconds": seconds,
             "sentences_per_sec": n / seconds,
         }
-        suffix = "" if name == cfg.split else f"_{name}"
         rows = list(zip(evalset.sources, evalset.references, texts, strict=True))
-        write_predictions(out / f"predictions{suffix}.tsv", rows)
+        write_predictions(out / predictions_name(name, main=cfg.split), rows)
     report = {
         "checkpoint": str(loaded.weights),
         "run_dir": str(loaded.run_dir) if loaded.run_dir else None,
@@ -198,16 +189,12 @@ def evaluate(cfg: DictConfig, data_choice: str | None = None) -> dict[str, Any]:
 
 
 def print_summary(report: dict[str, Any]) -> None:
-    table = Table(title=f"{report['checkpoint']}  [{report['decoding']['label']}]")
-    columns = ["bleu", "chrf", "exact_match", "bleu_first_ref", "chrf_first_ref"]
-    for column in ["set", *columns, "sent/s"]:
-        table.add_column(column, justify="left" if column == "set" else "right")
-    for name, values in report["scores"].items():
-        speed = report["speed"][name]["sentences_per_sec"]
-        table.add_row(name, *(f"{values[c]:.2f}" for c in columns), f"{speed:.1f}")
-    console = Console()
-    console.print(table)
-    console.print(f"wrote {report['output_dir']}/eval.json")
+    scores = {
+        name: values | {"sent/s": report["speed"][name]["sentences_per_sec"]}
+        for name, values in report["scores"].items()
+    }
+    title = f"{report['checkpoint']}  [{report['decoding']['label']}]"
+    print_scores(title, scores, [f"wrote {report['output_dir']}/eval.json"])
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="evaluate")

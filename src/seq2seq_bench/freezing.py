@@ -39,22 +39,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import lightning as L
 from torch import nn
 from transformers import PreTrainedModel
+
+from seq2seq_bench.models.backbone import Backbone
 
 log = logging.getLogger(__name__)
 
 PARTS = ("encoder", "decoder", "embeddings", "all")
 TIED_POLICIES = ("freeze", "train")
-# peft's adapters go on the attention projections; by model_type, names as the models use them
-LORA_TARGETS = {
-    "t5": ["q", "v"],
-    "mt5": ["q", "v"],
-    "bart": ["q_proj", "v_proj"],
-    "encoder-decoder": ["query", "value"],  # BERT encoder + BERT decoder
-    "s2s_transformer": ["qkv_proj", "q_proj", "kv_proj"],  # fused projections
-}
 
 
 @dataclass
@@ -179,9 +172,15 @@ def _names(model: nn.Module, modules: Sequence[nn.Module]) -> list[str]:
 
 
 def freeze(
-    model: PreTrainedModel, parts: Sequence[str] = (), tied: str = "freeze", name: str = ""
+    model: PreTrainedModel,
+    parts: Sequence[str] = (),
+    tied: str = "freeze",
+    name: str = "",
+    *,
+    backbone: Backbone | None = None,
 ) -> tuple[PreTrainedModel, FreezeReport]:
-    """Freeze ``parts`` (see the table above) and put them in eval mode.
+    """Freeze ``parts`` (see the table above) and put them in eval mode. Every strategy is
+    called as ``strategy(model, backbone=backbone)``; this one needs nothing from it.
 
     ``tied``: `freeze` (a frozen part freezes the tensors it shares with trainable parts)
     or `train` (those stay trainable). ``name`` is the strategy's name for the report.
@@ -214,15 +213,17 @@ def lora(
     dropout: float = 0.05,
     target_modules: Sequence[str] | None = None,
     modules_to_save: Sequence[str] | None = None,
+    *,
+    backbone: Backbone | None = None,
 ) -> tuple[PreTrainedModel, FreezeReport]:
-    """Wrap ``model`` in peft LoRA adapters; only they (and ``modules_to_save``) train."""
+    """Wrap ``model`` in peft LoRA adapters; only they (and ``modules_to_save``) train.
+    The adapters go on ``target_modules``, by default the backbone's `lora_targets`."""
     from peft import LoraConfig, TaskType, get_peft_model
 
-    model_type = model.config.model_type
-    targets = list(target_modules or LORA_TARGETS.get(model_type, []))
+    targets = list(target_modules or (backbone.lora_targets if backbone is not None else ()))
     if not targets:
         raise ValueError(
-            f"freeze=lora: no default LoRA targets for model_type {model_type!r}; "
+            f"freeze=lora: no default LoRA targets for {type(model).__name__}; "
             "set freeze.target_modules=[...] (names of its attention projections)"
         )
     config = LoraConfig(
@@ -248,21 +249,3 @@ def exportable(model: PreTrainedModel) -> PreTrainedModel:
         model = export()
     merge = getattr(model, "merge_and_unload", None)
     return merge() if callable(merge) else model
-
-
-class FrozenInEval(L.Callback):
-    """Keeps frozen parts in eval mode whatever calls `.train()` on the model.
-
-    Lightning 2.x restores each submodule's mode after validation, so this mostly guards
-    against user code; it costs one attribute read per frozen part and step.
-    """
-
-    def __init__(self, model: nn.Module, names: Sequence[str]) -> None:
-        self.modules = [model if n == "<model>" else model.get_submodule(n) for n in names]
-
-    def on_train_batch_start(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        for module in self.modules:
-            if module.training:
-                module.eval()

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 from sacrebleu.metrics import BLEU, CHRF
 
-from seq2seq_bench.data.batching import LABEL_PAD
 from seq2seq_bench.data.normalize import normalize_text
+from seq2seq_bench.types import LABEL_PAD
 
 
 @dataclass(frozen=True)

@@ -1,29 +1,34 @@
 """Seq2SeqModule: one LightningModule for every backbone, objective and freezing strategy.
 
 The backbone is any Hugging Face encoder-decoder `PreTrainedModel`; the module only
-needs `model(input_ids, attention_mask, labels) -> logits` and `model.generate()`.
-Loss, token accuracy and perplexity aggregate as exact corpus-level sums; BLEU, chrF and
-exact match come from decoding and `metrics.score_texts`, the same function every other
-tool uses.
+needs `model(input_ids, attention_mask, labels) -> logits` and `model.generate()`. What
+is particular to an objective (its loss, the labels it is scored against, the metric that
+picks the best checkpoint) comes from the objective's hooks. Loss, token accuracy and
+perplexity aggregate as exact corpus-level sums; BLEU, chrF and exact match come from
+`decoding.decode_batch` and `metrics.score_set`, the decode path and score function
+s2s-translate and s2s-evaluate use too.
 """
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
 import torch
 import torch.distributed as dist
 from lightning.pytorch.callbacks import Timer
+from torch import nn
 from torchmetrics import SumMetric
-from transformers import PreTrainedModel
 
-from seq2seq_bench.data.batching import LABEL_PAD
 from seq2seq_bench.data.evalset import EvalSet
+from seq2seq_bench.decoding import Decoding, decode_batch, seeded
 from seq2seq_bench.metrics import perplexity, score_set, token_counts
-from seq2seq_bench.objectives.base import Tokenizers
-from seq2seq_bench.schedules import make_lambda
+from seq2seq_bench.objectives.base import Objective
+from seq2seq_bench.schedules import Schedule
+from seq2seq_bench.types import LABEL_PAD, Tokenizers
 
 
 class NonFiniteError(RuntimeError):
@@ -36,38 +41,35 @@ def check_finite(what: str, value: torch.Tensor, step: int) -> None:
     if not bool(torch.isfinite(value).all()):
         raise NonFiniteError(
             f"non-finite {what} ({value.float().item():g}) at training step {step}: the run "
-            "stopped and reports no result; lower module.lr or raise module.warmup_steps, "
+            "stopped and reports no result; lower optimizer.lr or raise scheduler.warmup_steps, "
             "and check the data (the last good checkpoint is kept in checkpoints/)"
         )
 
 
 class Seq2SeqModule(L.LightningModule):
+    """Everything it needs comes through the constructor, from `build.py`."""
+
     def __init__(
         self,
-        model: PreTrainedModel,
+        model: nn.Module,
         tokenizers: Tokenizers,
+        objective: Objective,
         *,
-        lr: float = 5e-4,
-        betas: tuple[float, float] = (0.9, 0.98),
-        weight_decay: float = 0.01,
-        eps: float = 1e-8,
-        scheduler: str = "cosine",
-        warmup_steps: int = 1000,
-        min_lr_ratio: float = 0.01,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        schedule: Schedule,
+        val_decoding: Decoding,
+        test_decoding: Decoding,
+        eval_sets: dict[str, EvalSet],
+        test_set_names: list[str],
         label_smoothing: float = 0.1,
-        val_generation: dict[str, Any] | None = None,
-        test_generation: dict[str, Any] | None = None,
         val_decode_limit: int | None = 500,
-        eval_sets: dict[str, EvalSet] | None = None,
-        decode: bool = True,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["model", "tokenizers", "eval_sets"])
-        self.model, self.tokenizers = model, tokenizers
-        self.val_generation = dict(val_generation or {"num_beams": 1, "max_new_tokens": 64})
-        self.test_generation = dict(test_generation or self.val_generation)
-        self.eval_sets = dict(eval_sets or {})
-        self.test_set_names: list[str] = ["test"]
+        self.model, self.tokenizers, self.objective = model, tokenizers, objective
+        self.optimizer_factory, self.schedule = optimizer, schedule
+        self.val_decoding, self.test_decoding = val_decoding, test_decoding
+        self.label_smoothing, self.val_decode_limit = label_smoothing, val_decode_limit
+        self.eval_sets, self.test_set_names = dict(eval_sets), list(test_set_names)
         self.test_results: dict[str, dict[str, Any]] = {}
         # nan_strategy="disable": a NaN stays NaN (the default drops it, so a model that only
         # outputs NaN would report loss 0.0 and perplexity 1.0)
@@ -84,15 +86,13 @@ class Seq2SeqModule(L.LightningModule):
 
     # -- training -----------------------------------------------------------------------
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[Any, torch.Tensor]:
-        """The model's output and the labels its logits are scored against: the batch's,
-        unless the model makes its own (ELECTRA's replaced/original labels)."""
+        """The model's output and the labels its logits are scored against."""
         out = self.model(
             input_ids=batch["input_ids"],
             attention_mask=batch["attention_mask"],
             labels=batch["labels"],
         )
-        labels = getattr(out, "token_labels", None)
-        return out, batch["labels"] if labels is None else labels
+        return out, self.objective.scored_labels(out, batch)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         if "pairs" in batch and int(batch["pairs"]) == 0:
@@ -101,18 +101,9 @@ class Seq2SeqModule(L.LightningModule):
             return sum(p.sum() for p in self.model.parameters() if p.requires_grad) * 0.0
         self.pairs_trained += int(batch["pairs"]) if "pairs" in batch else 0
         out, labels = self(batch)
-        if getattr(self.model, "owns_loss", False):  # a pretraining wrapper (ELECTRA)
-            loss = out.loss
-            for key in ("generator_loss", "discriminator_loss"):
-                if getattr(out, key, None) is not None:
-                    self.log(f"train/{key}", getattr(out, key))
-        else:
-            loss = torch.nn.functional.cross_entropy(
-                out.logits.float().reshape(-1, out.logits.size(-1)),
-                labels.reshape(-1),
-                ignore_index=LABEL_PAD,
-                label_smoothing=self.hparams.label_smoothing,
-            )
+        loss, parts = self.objective.loss(out, labels, self.label_smoothing)
+        for key, value in parts.items():
+            self.log(f"train/{key}", value)
         tokens = int(batch["attention_mask"].sum() + (batch["labels"] != LABEL_PAD).sum())
         now = time.perf_counter()
         if self._last_step_time is not None:
@@ -170,29 +161,22 @@ class Seq2SeqModule(L.LightningModule):
         return max(fractions)
 
     def configure_optimizers(self) -> dict[str, Any]:
+        """The `optimizer=` config on two parameter groups (no weight decay on biases and
+        norms), stepped by the `scheduler=` config's learning-rate factor."""
         decay, no_decay = [], []
         for name, param in self.model.named_parameters():
             if param.requires_grad:
                 (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
-        groups = [
-            {"params": decay, "weight_decay": self.hparams.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ]
-        kwargs = dict(lr=self.hparams.lr, betas=tuple(self.hparams.betas), eps=self.hparams.eps)
+        groups = [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
         # Lightning refuses to clip the gradients of a fused optimizer under mixed precision
         # (bf16-mixed included), so the fused kernel is used in full precision only.
-        fused = "mixed" not in str(self.trainer.precision)
         try:
-            optimizer = torch.optim.AdamW(groups, fused=fused, **kwargs)
-        except (RuntimeError, TypeError):  # no fused kernel for this device/dtype
-            optimizer = torch.optim.AdamW(groups, **kwargs)
-        schedule = make_lambda(
-            self.hparams.scheduler,
-            self.hparams.warmup_steps,
-            self.hparams.min_lr_ratio,
-            self._progress,
-        )
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+            fused = "mixed" not in str(self.trainer.precision)
+            optimizer = self.optimizer_factory(groups, fused=fused)
+        except (RuntimeError, TypeError):  # no fused kernel for this optimizer/device/dtype
+            optimizer = self.optimizer_factory(groups)
+        factor = functools.partial(self.schedule.factor, progress=self._progress)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
@@ -204,7 +188,7 @@ class Seq2SeqModule(L.LightningModule):
         batch: dict[str, torch.Tensor],
         evalset: EvalSet | None,
         limit: int | None,
-        generation: dict,
+        decoding: Decoding,
     ) -> None:
         if batch["input_ids"].shape[0] == 0:  # a rank's placeholder when it has no batch
             return
@@ -213,7 +197,7 @@ class Seq2SeqModule(L.LightningModule):
         self._sums["nll"].update(nll)
         self._sums["correct"].update(correct)
         self._sums["tokens"].update(tokens)
-        if not self.hparams.decode or evalset is None:
+        if not self.objective.is_translation or evalset is None:
             return
         rows = [
             r
@@ -221,25 +205,17 @@ class Seq2SeqModule(L.LightningModule):
             if evalset.pair_is_first[i] and (limit is None or evalset.pair_source[i] < limit)
         ]
         if rows:
-            hypotheses = self.translate(
-                batch["input_ids"][rows], batch["attention_mask"][rows], generation
-            )
-            for row, hypothesis in zip(rows, hypotheses, strict=True):
-                self._decoded.append((evalset.pair_source[int(batch["index"][row])], hypothesis))
-
-    @torch.no_grad()
-    def translate(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, generation: dict
-    ) -> list[str]:
-        width = int(attention_mask.sum(1).max())
-        out = self.model.generate(
-            input_ids=input_ids[:, :width], attention_mask=attention_mask[:, :width], **generation
-        )
-        tokenizer = self.tokenizers.target
-        out = out.masked_fill((out < 0) | (out >= len(tokenizer)), tokenizer.pad_token_id)
-        return tokenizer.batch_decode(
-            out, skip_special_tokens=True, clean_up_tokenization_spaces=False
-        )
+            with seeded(decoding, self.device):
+                groups = decode_batch(
+                    self.model,
+                    self.tokenizers,
+                    batch["input_ids"][rows],
+                    batch["attention_mask"][rows],
+                    decoding,
+                )
+            for row, hypotheses in zip(rows, groups, strict=True):
+                index = evalset.pair_source[int(batch["index"][row])]
+                self._decoded.append((index, hypotheses[0].text))
 
     def _gathered_decodes(self) -> dict[int, str]:
         decoded = self._decoded
@@ -280,9 +256,7 @@ class Seq2SeqModule(L.LightningModule):
         self._decoded = []
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._eval_step(
-            batch, self.eval_sets.get("val"), self.hparams.val_decode_limit, self.val_generation
-        )
+        self._eval_step(batch, self.eval_sets.get("val"), self.val_decode_limit, self.val_decoding)
 
     def on_validation_epoch_end(self) -> None:
         metrics, _, _ = self._epoch_metrics(self.eval_sets.get("val"))
@@ -306,7 +280,7 @@ class Seq2SeqModule(L.LightningModule):
             self._finish_test_set(self._test_dataloader_idx)
         self._test_dataloader_idx = dataloader_idx
         name = self.test_set_names[dataloader_idx]
-        self._eval_step(batch, self.eval_sets.get(name), None, self.test_generation)
+        self._eval_step(batch, self.eval_sets.get(name), None, self.test_decoding)
 
     def _finish_test_set(self, dataloader_idx: int) -> None:
         name = self.test_set_names[dataloader_idx]

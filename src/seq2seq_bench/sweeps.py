@@ -11,19 +11,23 @@ import, and `seq2seq_bench.train` imports this module, so the Hydra config can u
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
+
+from seq2seq_bench.rundir import RunDir
 
 log = logging.getLogger(__name__)
 
-MAX_DIRNAME = 120  # far below the usual 255-byte limit on one path component
+MAX_DIRNAME = 200  # below the usual 255-byte limit on one path component
 
-# Top-level config keys that change how a run is watched, not what it computes: a run that
-# finished with other values for these is still the same run.
+# Config keys that change how a run is watched, not what it computes (a dotted key covers
+# what is below it). The one list: a finished run with other values for these is still the
+# same run (`finished_run`), and sweep job names leave them out (`job_dirname`).
 NOT_RESULT_KEYS = (
     "ckpt_path",
     "checkpoint",
@@ -31,18 +35,47 @@ NOT_RESULT_KEYS = (
     "progress_bar",
     "logger",
     "paths",
+    "hparams_search",
+    "hydra",
+    "trainer.enable_model_summary",
 )
 
 
-def job_dirname(override_dirname: str) -> str:
-    """A job's directory name in its sweep: its overrides, made filesystem-safe and short.
+def is_result_key(key: str) -> bool:
+    key = key.lstrip("+~")
+    return not any(key == k or key.startswith(f"{k}.") for k in NOT_RESULT_KEYS)
 
-    `model=t5_small,seed=1` stays as it is; a `/` in a value becomes `_`; a name too
-    long for a path component keeps a readable prefix and ends in a hash of the whole.
-    """
-    name = override_dirname.replace("/", "_") or "defaults"
-    if len(name) > MAX_DIRNAME:
-        digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+
+def swept_keys(sweep_dir: str | None, search_space: Any) -> set[str]:
+    """The keys a sweep varies: those given with sweep syntax (`seed=1,2`, `range(...)`) on
+    its command line (Hydra's basic sweeper records it in `multirun.yaml` before the first
+    job starts) and those of a search space (`hydra.sweeper.params`, Optuna)."""
+    keys = {str(k) for k in (search_space or {})}
+    record = Path(sweep_dir) / "multirun.yaml" if sweep_dir else None
+    if record is not None and record.is_file():
+        task = OmegaConf.load(record).hydra.overrides.task
+        parsed = OverridesParser.create().parse_overrides(overrides=list(task))
+        keys |= {o.key_or_group for o in parsed if o.is_sweep_override()}
+    return keys
+
+
+def job_dirname(
+    overrides: Sequence[str], sweep_dir: str | None = None, search_space: Any = None
+) -> str:
+    """A job's directory name in its sweep: the overrides the sweep varies, sorted, then a
+    hash of all the job's result-changing overrides when some were left out (so that two
+    sweeps with other fixed settings never share a directory). The same overrides always
+    give the same name, so a re-run sweep finds its jobs' directories.
+
+    `python train.py -m model=t5_tiny optimizer.lr=1e-3,3e-3 seed=1,2` names a job
+    `optimizer.lr=0.001,seed=1-<hash>`; without a sweep record every override is named. A
+    name still too long for a path component is cut and ends in the hash."""
+    items = sorted(o for o in overrides if is_result_key(o.partition("=")[0]))
+    swept = swept_keys(sweep_dir, search_space)
+    named = [o for o in items if o.partition("=")[0].lstrip("+~") in swept] if swept else items
+    name = ",".join(named).replace("/", "_") or "defaults"
+    digest = hashlib.sha1(",".join(items).encode()).hexdigest()[:8]
+    if len(named) < len(items) or len(name) > MAX_DIRNAME:
         name = f"{name[: MAX_DIRNAME - len(digest) - 1]}-{digest}"
     return name
 
@@ -61,7 +94,14 @@ OmegaConf.register_new_resolver("s2s.run_group", run_group, replace=True)
 def _result_config(cfg: DictConfig) -> dict[str, Any]:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(resolved, dict)
-    return {k: v for k, v in resolved.items() if k not in NOT_RESULT_KEYS}
+    for key in NOT_RESULT_KEYS:
+        *parents, last = key.split(".")
+        node: Any = resolved
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return resolved
 
 
 def finished_run(cfg: DictConfig) -> dict[str, Any] | None:
@@ -72,16 +112,16 @@ def finished_run(cfg: DictConfig) -> dict[str, Any] | None:
     its finished jobs and resumes the interrupted ones, while continuing a finished run
     with more epochs (`hydra.run.dir=<it> ckpt_path=last trainer.max_epochs=20`) trains.
     """
-    out = Path(cfg.paths.output_dir)
+    run = RunDir(Path(cfg.paths.output_dir))
     if not cfg.get("skip_finished", False):
         return None
-    if not (out / "metrics.json").is_file() or not (out / "config.yaml").is_file():
+    if not run.is_finished() or not run.is_run():
         return None
-    if _result_config(OmegaConf.load(out / "config.yaml")) != _result_config(cfg):
-        log.info("%s holds a finished run of another config: training again", out)
+    if _result_config(run.load_config()) != _result_config(cfg):
+        log.info("%s holds a finished run of another config: training again", run.root)
         return None
-    log.info("already finished, skipping: %s (skip_finished=false trains again)", out)
-    return json.loads((out / "metrics.json").read_text())
+    log.info("already finished, skipping: %s (skip_finished=false trains again)", run.root)
+    return run.read_metrics()
 
 
 def select_metric(metrics: dict[str, Any], path: str) -> float:

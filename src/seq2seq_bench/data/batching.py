@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from seq2seq_bench.objectives.base import Example
-
-LABEL_PAD = -100  # ignored by cross-entropy; the only place labels are padded is `collate`
+from seq2seq_bench.types import LABEL_PAD, Example
 
 
 def example_cost(example: Example) -> int:

@@ -10,9 +10,8 @@ and a resumed run continues from it.
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +22,12 @@ from torch.utils.data import DataLoader
 
 from seq2seq_bench.data.batching import collate, example_cost, token_budget_batches
 from seq2seq_bench.data.corpora import Corpus, EmptyDataError, ReadStats
-from seq2seq_bench.data.evalset import EvalSet
+from seq2seq_bench.data.evalset import EvalSet, eval_sets
 from seq2seq_bench.data.split import split_of
 from seq2seq_bench.data.tokenizer import cache_key, load_or_train
 from seq2seq_bench.data.train_set import PlannedTrainSet
-from seq2seq_bench.objectives.base import Objective, Tokenizers
+from seq2seq_bench.objectives.base import Objective
+from seq2seq_bench.types import Tokenizers
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,11 @@ class TranslationDataModule(L.LightningDataModule):
         cache_dir: str = ".cache",
         max_eval_pairs: int | None = None,
         strict: bool = False,
+        choose_tokenizers: Callable[[Callable[[], Tokenizers]], Tokenizers] | None = None,
     ) -> None:
+        """``choose_tokenizers``: the backbone's choice (`Backbone.tokenizers`), given the
+        corpus tokenizer as a zero-argument callable; without one the data reads with the
+        corpus tokenizer."""
         super().__init__()
         self.corpus, self.objective = corpus, objective
         self.extra_test_sets = dict(extra_test_sets or {})
@@ -89,7 +93,9 @@ class TranslationDataModule(L.LightningDataModule):
         self.num_workers, self.seed, self.cache_dir = num_workers, seed, cache_dir
         self.max_eval_pairs = max_eval_pairs
         self.strict = strict  # applied by the corpus configs; kept here for the record
-        self.tokenizers: Tokenizers | None = None
+        self.choose_tokenizers = choose_tokenizers
+        self._corpus_tokenizers: Tokenizers | None = None
+        self._tokenizers: Tokenizers | None = None
         self.tokenizer_dir: Path | None = None
         self.eval_sets: dict[str, EvalSet] = {}
         self.stats: dict[str, Any] = {}
@@ -107,9 +113,18 @@ class TranslationDataModule(L.LightningDataModule):
                 yield source
                 yield target
 
-    def build_tokenizers(self) -> Tokenizers:
+    @property
+    def tokenizers(self) -> Tokenizers:
+        """What the data is tokenized with: the backbone's choice, made once."""
+        if self._tokenizers is None:
+            choose = self.choose_tokenizers
+            corpus = self.corpus_tokenizers
+            self._tokenizers = choose(corpus) if choose is not None else corpus()
+        return self._tokenizers
+
+    def corpus_tokenizers(self) -> Tokenizers:
         """Load the cached shared tokenizer for this corpus and settings, or train it."""
-        if self.tokenizers is None:
+        if self._corpus_tokenizers is None:
             settings = {
                 "vocab_size": self.vocab_size,
                 "algorithm": self.tokenizer_algorithm,
@@ -134,17 +149,17 @@ class TranslationDataModule(L.LightningDataModule):
                 self.tokenizer_dir,
                 len(tokenizer),
             )
-            self.tokenizers = Tokenizers(tokenizer, tokenizer)
-        return self.tokenizers
+            self._corpus_tokenizers = Tokenizers(tokenizer, tokenizer)
+        return self._corpus_tokenizers
 
     def prepare_data(self) -> None:
-        self.build_tokenizers()
+        _ = self.tokenizers  # the tokenizer is trained (or loaded) once, before setup
 
     # -- one scan of the corpus ---------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
         if self.eval_sets:
             return
-        tokenizers = self.build_tokenizers()
+        tokenizers = self.tokenizers
         read = ReadStats()
         per_split: Counter[str] = Counter()
         held_out: dict[str, list[tuple[str, str]]] = {"val": [], "test": []}
@@ -186,18 +201,7 @@ class TranslationDataModule(L.LightningDataModule):
                 "the training split is empty: check the corpus and data.val_fraction / "
                 "data.test_fraction"
             )
-        for name, pairs in held_out.items():
-            self.eval_sets[name] = EvalSet.from_pairs(name, pairs[: self.max_eval_pairs])
-        for name, corpus in self.extra_test_sets.items():
-            extra = ReadStats()
-            self.eval_sets[name] = EvalSet.from_pairs(name, list(corpus.iter_pairs(stats=extra)))
-            if extra.total_skipped:
-                log.warning(
-                    "%s: skipped %d malformed lines: %s",
-                    name,
-                    extra.total_skipped,
-                    dict(extra.skipped),
-                )
+        self.eval_sets = eval_sets(held_out, self.max_eval_pairs, self.extra_test_sets)
         self._train_pairs, self._train_costs = train_pairs, costs
         self.stats = {
             "read": read.as_dict(),
@@ -210,10 +214,7 @@ class TranslationDataModule(L.LightningDataModule):
         log.info("data: %s", self.stats)
 
     def _is_truncated(self, example: Any) -> bool:
-        limits = (
-            getattr(self.objective, "max_source_tokens", None),
-            getattr(self.objective, "max_target_tokens", None),
-        )
+        limits = (self.objective.max_source_tokens, self.objective.max_target_tokens)
         return any(
             limit is not None and len(ids) >= limit
             for ids, limit in zip((example.input_ids, example.labels), limits, strict=True)
@@ -239,7 +240,6 @@ class TranslationDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        assert self.tokenizers is not None, "call setup() first"
         rank = self.trainer.global_rank if self.trainer is not None else 0
         world = self.trainer.world_size if self.trainer is not None else 1
         return PositionedLoader(
@@ -275,7 +275,6 @@ class TranslationDataModule(L.LightningDataModule):
 
     def eval_batches(self, name: str) -> list[dict[str, torch.Tensor]]:
         """Deterministic, length-sorted batches of an eval set; `index` maps rows to pairs."""
-        assert self.tokenizers is not None, "call setup() first"
         evalset = self.eval_sets[name]
         examples = self.objective.encode(evalset.pairs, self.tokenizers)
         examples = [type(e)(e.input_ids, e.labels, i) for i, e in enumerate(examples)]
@@ -306,7 +305,3 @@ def empty_batch() -> dict[str, torch.Tensor]:
     """An eval batch of zero rows, which the module skips."""
     none = torch.zeros((0, 1), dtype=torch.long)
     return {"input_ids": none, "attention_mask": none, "labels": none, "index": none[:, 0]}
-
-
-def default_cache_dir() -> str:
-    return os.environ.get("S2S_CACHE_DIR", str(Path.home() / ".cache" / "seq2seq_bench"))

@@ -7,7 +7,12 @@ it against all its references (multi-reference) and against the first one alone.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+
+from seq2seq_bench.data.corpora import Corpus, ReadStats
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -38,6 +43,23 @@ class EvalSet:
     def __len__(self) -> int:
         return len(self.pair_source)
 
-    @property
-    def num_references(self) -> int:
-        return max((len(r) for r in self.references), default=0)
+
+def eval_sets(
+    held_out: dict[str, list[tuple[str, str]]],
+    max_eval_pairs: int | None,
+    extra_test_sets: dict[str, Corpus],
+) -> dict[str, EvalSet]:
+    """The sets a run (and s2s-evaluate, reading the same data config) scores: each held-out
+    split's first ``max_eval_pairs`` pairs, then every pair of each extra test set, whose
+    malformed lines are counted and logged, as the training corpus's are."""
+    sets = {
+        name: EvalSet.from_pairs(name, pairs[:max_eval_pairs]) for name, pairs in held_out.items()
+    }
+    for name, corpus in extra_test_sets.items():
+        read = ReadStats()
+        sets[name] = EvalSet.from_pairs(name, list(corpus.iter_pairs(stats=read)))
+        if read.total_skipped:
+            log.warning(
+                "%s: skipped %d malformed lines: %s", name, read.total_skipped, dict(read.skipped)
+            )
+    return sets

@@ -14,9 +14,10 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from seq2seq_bench.data.batching import LABEL_PAD, collate
+from seq2seq_bench.data.batching import collate
 from seq2seq_bench.data.plan import epoch_batches, rank_steps, steps_per_epoch, worker_steps
-from seq2seq_bench.objectives.base import Objective, Tokenizers
+from seq2seq_bench.objectives.base import Objective
+from seq2seq_bench.types import LABEL_PAD, Tokenizers
 
 
 class PlannedTrainSet(torch.utils.data.IterableDataset):

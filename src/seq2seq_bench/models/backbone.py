@@ -8,9 +8,6 @@ the data pipeline and the answer to the second depends on it:
    data module trains on the corpus (passed as a zero-argument callable, so a pretrained
    backbone never pays for training a tokenizer it will not use).
 2. `backbone(tokenizers=...)`: the `PreTrainedModel`, in train mode.
-
-Plain builder functions (a `_partial_` config of a function) are backbones too:
-they have no `tokenizers` method and always use the data's tokenizer.
 """
 
 from __future__ import annotations
@@ -20,10 +17,12 @@ from typing import Any
 
 from transformers import PreTrainedModel
 
+from seq2seq_bench.checks import ConfigError
 from seq2seq_bench.models.pretrained import load_tokenizers
-from seq2seq_bench.objectives.base import Tokenizers
+from seq2seq_bench.types import Tokenizers
 
 INITS = ("scratch", "pretrained")
+FP16 = {"16", "16-mixed", "16-true"}
 
 
 class Backbone:
@@ -36,6 +35,10 @@ class Backbone:
     """
 
     choice = "backbone"  # the `model=` family name used in error messages
+    #: where `freeze=lora` puts its adapters by default: the attention projections' names
+    lora_targets: tuple[str, ...] = ()
+    #: False where activations overflow float16 (T5 was pretrained in bf16): fp16 is refused
+    fp16_safe: bool = True
 
     def __init__(
         self,
@@ -49,6 +52,15 @@ class Backbone:
             raise ValueError(f"model.init={init!r}: choose one of {', '.join(INITS)}")
         self.init, self.pretrained, self.task_prefix = init, pretrained, task_prefix
         self.shape = shape
+
+    def check_precision(self, precision: str | int) -> None:
+        """float16 where this backbone's activations overflow it (`fp16_safe`)."""
+        if str(precision) in FP16 and not self.fp16_safe:
+            raise ConfigError(
+                f"trainer.precision={precision} with model={self.choice}: its activations "
+                "overflow float16 (inf/NaN losses). Use trainer.precision=bf16-mixed on a GPU "
+                "that supports bf16 (Ampere or newer), or trainer.precision=32-true."
+            )
 
     def tokenizers(self, data_tokenizers: Callable[[], Tokenizers]) -> Tokenizers:
         if self.init == "pretrained":
@@ -66,13 +78,6 @@ class Backbone:
     def load(self, tokenizers: Tokenizers) -> PreTrainedModel:
         """The model at ``self.pretrained``; ``tokenizers`` are what `tokenizers()` chose."""
         raise NotImplementedError
-
-
-def backbone_tokenizers(builder: Any, data_tokenizers: Callable[[], Tokenizers]) -> Tokenizers:
-    """The tokenizers that ``builder`` (a `Backbone` or a plain builder function) reads."""
-    if isinstance(builder, Backbone):
-        return builder.tokenizers(data_tokenizers)
-    return data_tokenizers()
 
 
 def shared_vocabulary(tokenizers: Tokenizers, choice: str) -> Any:

@@ -13,11 +13,13 @@ from transformers import BartConfig, BartForConditionalGeneration, PreTrainedMod
 
 from seq2seq_bench.models.backbone import Backbone, shared_vocabulary
 from seq2seq_bench.models.pretrained import load_model
-from seq2seq_bench.objectives.base import Tokenizers
+from seq2seq_bench.types import Tokenizers
 
 
 class BartBackbone(Backbone):
     """``shape``: BartConfig fields (d_model, encoder_layers, decoder_ffn_dim, ...)."""
+
+    lora_targets = ("q_proj", "v_proj")
 
     choice = "bart_*"
 

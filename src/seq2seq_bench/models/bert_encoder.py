@@ -40,7 +40,7 @@ from seq2seq_bench.models.pretrained import (
     load_tokenizers,
     resolve,
 )
-from seq2seq_bench.objectives.base import Tokenizers
+from seq2seq_bench.types import Tokenizers
 
 # EncoderDecoderModel warns on every forward with labels that its loss changed in v4.12;
 # our module computes its own loss from the logits, so the warning says nothing to us.
@@ -64,6 +64,8 @@ def minilm_dir() -> Path:
 class BertEncoderBackbone(Backbone):
     """The decoder's shape: ``num_layers``, ``num_heads``, ``d_ff``, ``dropout``; its width
     is the encoder's hidden size, so cross-attention needs no projection."""
+
+    lora_targets = ("query", "value")  # BERT encoder + BERT decoder
 
     choice = "bert_encoder"
 

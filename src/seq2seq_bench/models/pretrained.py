@@ -23,10 +23,10 @@ from typing import Any, TypeVar
 from safetensors import SafetensorError
 from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrainedModel
 
-from seq2seq_bench.objectives.base import Tokenizers
+from seq2seq_bench.rundir import SOURCE_TOKENIZER, RunDir
+from seq2seq_bench.types import Tokenizers
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-SOURCE_TOKENIZER = "source_tokenizer"
 T = TypeVar("T")
 
 
@@ -51,12 +51,12 @@ def resolve(spec: str | os.PathLike[str] | None) -> str:
             "model.init=pretrained needs model.pretrained=<local dir | hub id | run dir>"
         )
     path = Path(spec).expanduser()
-    if (path / "model" / "config.json").is_file():
-        return str(path / "model")
+    if RunDir(path).has_export():
+        return str(RunDir(path).export)
     if (path / "config.json").is_file():
         return str(path)
     if path.exists():
-        unfinished = (path / "checkpoints").is_dir()
+        unfinished = RunDir(path).checkpoints.is_dir()
         raise PretrainedLoadError(
             f"model.pretrained={spec}: {path} holds no config.json"
             + (" (a run that never exported model/: it did not finish)" if unfinished else "")

@@ -24,7 +24,7 @@ from transformers import (
 
 from seq2seq_bench.models.backbone import Backbone, shared_vocabulary
 from seq2seq_bench.models.pretrained import load_model
-from seq2seq_bench.objectives.base import Tokenizers
+from seq2seq_bench.types import Tokenizers
 
 FAMILIES: dict[str, tuple[type, type[PreTrainedModel]]] = {
     "t5": (T5Config, T5ForConditionalGeneration),
@@ -34,6 +34,9 @@ FAMILIES: dict[str, tuple[type, type[PreTrainedModel]]] = {
 
 class T5Backbone(Backbone):
     """``shape``: T5Config fields (d_model, d_kv, d_ff, num_layers, num_heads, ...)."""
+
+    lora_targets = ("q", "v")
+    fp16_safe = False  # feed-forward activations exceed float16's 65504
 
     def __init__(
         self,

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from seq2seq_bench.objectives.base import Example, Tokenizers
 from seq2seq_bench.objectives.denoising import (
     DenoisingObjective,
     Document,
@@ -26,6 +25,7 @@ from seq2seq_bench.objectives.denoising import (
     probabilistic_round,
     required_token,
 )
+from seq2seq_bench.types import Example, Tokenizers
 
 
 def permute_sentences(

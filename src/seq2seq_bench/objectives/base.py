@@ -1,35 +1,22 @@
-"""The objective interface: raw pairs in, token ids for the model out.
+"""The objective interface: raw pairs in, token ids for the model out, and the loss.
 
-An objective is the only thing that decides what the model reads and what it must
-predict; the module, batcher and backbones never change between objectives.
+An objective is the only thing that decides what the model reads, what it must predict,
+how that is scored and which validation number picks the best checkpoint; the module,
+batcher and backbones never change between objectives. The module calls the hooks below
+and nothing else: it never probes a model or an output for attributes.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel
 
-
-@dataclass(frozen=True)
-class Example:
-    """One model example: unpadded input ids and label ids (both end with eos)."""
-
-    input_ids: list[int]
-    labels: list[int]
-    index: int = -1  # position in an evaluation set, for mapping back to references
-
-
-@dataclass
-class Tokenizers:
-    """Source and target tokenizers; the same object twice unless a backbone (a pretrained
-    BERT encoder, say) brings its own source vocabulary."""
-
-    source: PreTrainedTokenizerBase
-    target: PreTrainedTokenizerBase
+from seq2seq_bench.types import LABEL_PAD, Example, Tokenizers
 
 
 class Objective(ABC):
@@ -37,6 +24,11 @@ class Objective(ABC):
 
     #: True when the objective's output is a translation that BLEU/chrF can score.
     is_translation: bool = False
+    #: prepended to every source text (T5's "translate English to French: "); exported
+    prefix: str = ""
+    #: truncation of the model's input and labels, when the objective truncates them
+    max_source_tokens: int | None = None
+    max_target_tokens: int | None = None
 
     @abstractmethod
     def encode(
@@ -54,3 +46,27 @@ class Objective(ABC):
         extra parts (ELECTRA's generator) wraps it, and the wrapper's `export()` says what
         the run saves."""
         return model
+
+    def monitor(self) -> tuple[str, str]:
+        """The validation metric that picks `best.ckpt`, and `max` or `min`."""
+        return ("val/bleu", "max") if self.is_translation else ("val/loss", "min")
+
+    def scored_labels(self, output: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The labels the output's logits are scored against (loss, accuracy, perplexity)."""
+        return batch["labels"]
+
+    def loss(
+        self, output: Any, labels: torch.Tensor, label_smoothing: float
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The training loss, and any parts of it worth logging (`train/<name>`).
+
+        Label-smoothed cross-entropy of the logits; the model's own ``output.loss`` is not
+        used, as it carries no smoothing."""
+        logits = output.logits
+        loss = torch.nn.functional.cross_entropy(
+            logits.float().reshape(-1, logits.size(-1)),
+            labels.reshape(-1),
+            ignore_index=LABEL_PAD,
+            label_smoothing=label_smoothing,
+        )
+        return loss, {}

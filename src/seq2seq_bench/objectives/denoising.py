@@ -19,7 +19,8 @@ from functools import lru_cache
 import numpy as np
 from transformers import PreTrainedTokenizerBase
 
-from seq2seq_bench.objectives.base import Example, Objective, Tokenizers
+from seq2seq_bench.objectives.base import Objective
+from seq2seq_bench.types import Example, Tokenizers
 
 SIDES = ("source", "target", "both")
 

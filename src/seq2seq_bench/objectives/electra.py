@@ -1,19 +1,20 @@
 """ELECTRA pretraining: MLM masking with <mask> only (`mask_rate` of the tokens); labels
 are the original tokens, position for position. The model side (generator,
-discriminator, loss) is `models/electra.py`, which `prepare_model` wraps around the
+discriminator, loss) is `objectives/replaced_token_detection.py`, which `prepare_model` wraps around the
 backbone."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import nn
 from transformers import PreTrainedModel
 
-from seq2seq_bench.models.electra import ReplacedTokenDetection
-from seq2seq_bench.objectives.base import Tokenizers
 from seq2seq_bench.objectives.denoising import Document, Frame, required_token
 from seq2seq_bench.objectives.mlm import MaskedLMObjective
+from seq2seq_bench.objectives.replaced_token_detection import ReplacedTokenDetection
+from seq2seq_bench.types import Tokenizers
 
 
 class ElectraObjective(MaskedLMObjective):
@@ -47,3 +48,17 @@ class ElectraObjective(MaskedLMObjective):
         """Labels in the source tokenizer, aligned with the input: the discriminator labels
         input tokens (so ELECTRA also pretrains a BERT encoder with its own vocabulary)."""
         return frame.wrap(document.content)
+
+    def scored_labels(self, output: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The discriminator's: 1 where the generator replaced the input token."""
+        return output.token_labels
+
+    def loss(
+        self, output: Any, labels: torch.Tensor, label_smoothing: float
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Generator MLM loss + weight x discriminator loss, as the wrapper computed it."""
+        parts = {
+            "generator_loss": output.generator_loss,
+            "discriminator_loss": output.discriminator_loss,
+        }
+        return output.loss, parts

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from seq2seq_bench.objectives.bart import choose
-from seq2seq_bench.objectives.base import Example, Tokenizers
 from seq2seq_bench.objectives.denoising import (
     DenoisingObjective,
     Document,
@@ -21,6 +20,7 @@ from seq2seq_bench.objectives.denoising import (
     ordinary_ids,
     required_token,
 )
+from seq2seq_bench.types import Example, Tokenizers
 
 
 def mask_tokens(

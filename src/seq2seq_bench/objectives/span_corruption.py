@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from transformers import PreTrainedTokenizerBase
 
-from seq2seq_bench.objectives.base import Example, Tokenizers
 from seq2seq_bench.objectives.denoising import DenoisingObjective, Document, Frame, required_token
+from seq2seq_bench.types import Example, Tokenizers
 
 
 def _lengths_after_corruption(tokens: int, density: float, mean_span: float) -> tuple[int, int]:

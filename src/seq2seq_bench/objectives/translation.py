@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from seq2seq_bench.objectives.base import Example, Objective, Tokenizers
+from seq2seq_bench.objectives.base import Objective
+from seq2seq_bench.types import Example, Tokenizers
 
 
 class TranslationObjective(Objective):

@@ -9,8 +9,8 @@ discriminator loss (the paper's 50). After pretraining only the backbone is expo
 `model.init=pretrained` starts translation from the pretrained encoder (its decoder stays
 as initialised: ELECTRA trains no decoder).
 
-For the module this is just a model that computes its own loss (`owns_loss`) and returns
-two-class logits with their labels (`token_labels`), so loss, token accuracy and
+The model returns two-class logits with their labels (`token_labels`); the ELECTRA
+objective's hooks hand the module this loss and those labels, so loss, token accuracy and
 perplexity are the discriminator's.
 """
 
@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
-from seq2seq_bench.data.batching import LABEL_PAD
+from seq2seq_bench.types import LABEL_PAD
 
 
 @dataclass
@@ -62,8 +62,6 @@ class Generator(nn.Module):
 
 
 class ReplacedTokenDetection(nn.Module):
-    owns_loss = True
-
     def __init__(
         self,
         seq2seq: PreTrainedModel,

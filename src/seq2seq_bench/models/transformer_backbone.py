@@ -13,11 +13,13 @@ from transformers import PreTrainedModel
 from seq2seq_bench.models.backbone import Backbone, shared_vocabulary
 from seq2seq_bench.models.pretrained import load_model
 from seq2seq_bench.models.transformer import TransformerConfig, TransformerForSeq2Seq
-from seq2seq_bench.objectives.base import Tokenizers
+from seq2seq_bench.types import Tokenizers
 
 
 class TransformerBackbone(Backbone):
     """``shape``: TransformerConfig fields (d_model, encoder_layers, num_heads, ...)."""
+
+    lora_targets = ("qkv_proj", "q_proj", "kv_proj")  # fused projections
 
     choice = "transformer_*"
 

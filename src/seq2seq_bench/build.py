@@ -1,0 +1,140 @@
+"""One way to assemble a run from its config: `build(cfg) -> Run` for training, and
+`build_model(cfg, tokenizers)` for everything that loads a run's weights back.
+
+The order is fixed by what each step needs: the objective decides what the data becomes;
+the backbone decides which tokenizers the data is read with (a pretrained model brings
+its own, a model from scratch takes the corpus tokenizer); the model is built for those
+tokenizers, the objective may wrap it (ELECTRA's generator), the freezing strategy then
+freezes or wraps it (LoRA); the module gets all of it through its constructor. Checkpoint
+reloading rebuilds the model through `build_model`, so a checkpoint's parameter names
+always match what training saved.
+
+Settings are checked before any data is read: a bad learning rate fails in seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from seq2seq_bench.checks import ConfigError, check_settings
+from seq2seq_bench.decoding import Decoding
+from seq2seq_bench.freezing import FreezeReport
+from seq2seq_bench.models.backbone import Backbone
+from seq2seq_bench.objectives.base import Objective
+from seq2seq_bench.schedules import Schedule
+from seq2seq_bench.types import Tokenizers
+
+
+@dataclass
+class Model:
+    """The trainable model as a run holds it, and what went into it."""
+
+    model: nn.Module  # the backbone, maybe wrapped by the objective and the freezing strategy
+    backbone: Backbone
+    objective: Objective
+    frozen: FreezeReport
+
+
+@dataclass
+class Run:
+    """Everything `train.py` fits and tests, assembled."""
+
+    cfg: DictConfig
+    objective: Objective
+    datamodule: Any  # TranslationDataModule (set up: eval sets read, epochs planned)
+    tokenizers: Tokenizers
+    model: Model
+    module: Any  # Seq2SeqModule
+    precision: str
+
+
+def resolve_precision(requested: str) -> str:
+    """`auto`: bf16-mixed on a GPU that supports it, fp32 on CPU (no fast bf16 there)."""
+    if requested != "auto":
+        return requested
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "32-true"
+
+
+def decoding(settings: Any) -> Decoding:
+    """A `decoding` config block, validated."""
+    return Decoding.from_dict(OmegaConf.to_container(settings, resolve=True))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a run is trained and tested with, checked before any data is read."""
+
+    optimizer: Callable[..., torch.optim.Optimizer]  # called with the parameter groups
+    schedule: Schedule
+    val_decoding: Decoding
+    test_decoding: Decoding
+    precision: str
+
+
+def settings(cfg: DictConfig) -> Settings:
+    """The checked settings of ``cfg``; a `ConfigError` or `DecodingError` names the key."""
+    check_settings(OmegaConf.to_container(cfg, resolve=True))
+    try:
+        schedule = instantiate(cfg.scheduler)
+    except InstantiationException as err:
+        raise err.__cause__ if isinstance(err.__cause__, ConfigError) else err from None
+    return Settings(
+        optimizer=instantiate(cfg.optimizer),
+        schedule=schedule,
+        val_decoding=decoding(cfg.val_decoding),
+        test_decoding=decoding(cfg.test_decoding),
+        precision=resolve_precision(cfg.trainer.precision),
+    )
+
+
+def build_model(
+    cfg: DictConfig,
+    tokenizers: Tokenizers,
+    backbone: Backbone | None = None,
+    objective: Objective | None = None,
+) -> Model:
+    """backbone -> the objective's `prepare_model` -> the freezing strategy."""
+    backbone = backbone if backbone is not None else instantiate(cfg.model)
+    objective = objective if objective is not None else instantiate(cfg.objective)
+    model = backbone(tokenizers=tokenizers)
+    model = objective.prepare_model(model, tokenizers)  # ELECTRA adds its generator
+    model, frozen = instantiate(cfg.freeze)(model, backbone=backbone)  # may wrap (LoRA)
+    return Model(model, backbone, objective, frozen)
+
+
+def build(cfg: DictConfig) -> Run:
+    """The run ``cfg`` describes, with its data read (the held-out sets and the epoch plan)."""
+    from seq2seq_bench.module import Seq2SeqModule  # Lightning: training only
+
+    checked = settings(cfg)
+    backbone: Backbone = instantiate(cfg.model)
+    backbone.check_precision(checked.precision)
+
+    objective: Objective = instantiate(cfg.objective)
+    datamodule = instantiate(cfg.data, objective=objective, choose_tokenizers=backbone.tokenizers)
+    tokenizers = datamodule.tokenizers
+    model = build_model(cfg, tokenizers, backbone, objective)
+    datamodule.setup("fit")
+    module = Seq2SeqModule(
+        model.model,
+        tokenizers,
+        objective,
+        optimizer=checked.optimizer,
+        schedule=checked.schedule,
+        val_decoding=checked.val_decoding,
+        test_decoding=checked.test_decoding,
+        eval_sets=datamodule.eval_sets,
+        test_set_names=datamodule.test_set_names(),
+        **OmegaConf.to_container(cfg.module, resolve=True),
+    )
+    return Run(cfg, objective, datamodule, tokenizers, model, module, checked.precision)

@@ -1,0 +1,28 @@
+"""Frozen parts stay in eval mode during training (no dropout noise on a part that does
+not learn); `freezing.py` switches them to eval, this callback keeps them there."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+from torch import nn
+
+
+class FrozenInEval(L.Callback):
+    """Keeps frozen parts in eval mode whatever calls `.train()` on the model.
+
+    Lightning 2.x restores each submodule's mode after validation, so this mostly guards
+    against user code; it costs one attribute read per frozen part and step.
+    """
+
+    def __init__(self, model: nn.Module, names: Sequence[str]) -> None:
+        self.modules = [model if n == "<model>" else model.get_submodule(n) for n in names]
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        for module in self.modules:
+            if module.training:
+                module.eval()

@@ -177,3 +177,14 @@ def test_bert_encoder_needs_a_bert_and_backbones_a_known_init(tmp_path: Path) ->
         BertEncoderBackbone(init="scratch", pretrained=str(tmp_path / "t5")).from_config(tokenizers)
     with pytest.raises(ValueError, match="model.init='finetuned'"):
         Backbone(init="finetuned")
+
+
+def test_model_pretrained_alone_means_pretrained(tmp_path: Path) -> None:
+    """model.init=auto (the default): a model.pretrained path is never silently ignored."""
+    assert Backbone().init == "scratch"
+    assert Backbone(pretrained="some/dir").init == "pretrained"
+    assert Backbone(init="scratch", pretrained="some/dir").init == "scratch"  # said explicitly
+    for backbone in ("transformer_tiny", "t5_tiny", "mt5_tiny", "bart_tiny"):
+        assert instantiate(compose(tmp_path, backbone).model).init == "scratch"
+        chosen = compose(tmp_path, backbone, f"model.pretrained={tmp_path}")
+        assert instantiate(chosen.model).init == "pretrained"

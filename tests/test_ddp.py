@@ -81,3 +81,13 @@ def test_time_based_checkpoints_keep_the_ranks_in_step(single: tuple[Path, dict]
     assert run_train(args, clocked)["steps"] == 6
     last = torch.load(clocked / "checkpoints" / "last.ckpt", weights_only=False)
     assert last["global_step"] == 6
+
+
+def test_train_log_ends_with_the_final_metrics_in_full(single: tuple[Path, dict]) -> None:
+    """Off a terminal nothing is cut: the log's last lines are the final scores."""
+    run_dir, metrics = single
+    tail = (run_dir / "train.log").read_text(encoding="utf-8").splitlines()[-3:]
+    test = metrics["test"]["test"]
+    assert any(f"final test: loss={test['loss']:.2f}" in line for line in tail)
+    assert any(f"chrf_first_ref={test['chrf_first_ref']:.2f}" in line for line in tail)
+    assert tail[-1].endswith(f"({metrics['steps']} steps)")

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 from seq2seq_bench.cli import UsageError
 from seq2seq_bench.data.corpora import DataPathError
 from seq2seq_bench.data.split import split_of
-from seq2seq_bench.evaluate import evaluate
+from seq2seq_bench.evaluate import compare_predictions, evaluate
 from seq2seq_bench.metrics import score_texts
 from seq2seq_bench.train import train
 
@@ -202,3 +202,24 @@ def test_the_inference_tools_import_no_training_code() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_compare_tests_runs_against_the_first_by_paired_bootstrap(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    greedy, beam = tmp_path / "greedy", tmp_path / "beam"
+    evaluate(config([f"ckpt={run_dir}", "decoding=greedy", f"output_dir={greedy}"]))
+    evaluate(config([f"ckpt={run_dir}", "decoding=beam", f"output_dir={beam}"]))
+    out = tmp_path / "comparison"
+    rows = compare_predictions(
+        config([f"compare=[{greedy},{beam},{greedy}]", "compare_set=lines", f"output_dir={out}"])
+    )
+    assert json.loads((out / "comparison.json").read_text()) == rows
+    assert [Path(r["system"]).parent.name for r in rows] == ["beam", "greedy"]
+    itself = rows[1]["bleu"]
+    assert itself["delta"] == 0 and itself["p_value"] == 1.0  # identical translations
+    assert itself["sentences"] == len(EN_FR)
+    with pytest.raises(UsageError, match="different test sets"):
+        compare_predictions(
+            config([f"compare=[{greedy / 'predictions.tsv'},{beam / 'predictions_lines.tsv'}]"])
+        )

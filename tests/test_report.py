@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from seq2seq_bench.report import main, write_report
-from seq2seq_bench.runs import epoch_curves, find_runs, parse_overrides
+from seq2seq_bench.runs import find_runs, parse_overrides, validation_curves
 
 
 def fake_run(
@@ -62,13 +62,19 @@ def test_parse_overrides() -> None:
     assert parsed == {"model": "t5_small", "extra": "a=b", "gone": "~", "optimizer.lr": "1e-3"}
 
 
-def test_epoch_curves_average_train_steps_and_keep_the_last_validation(tmp_path: Path) -> None:
+def test_curves_are_by_step_with_the_mean_train_loss_since_the_last_validation(
+    tmp_path: Path,
+) -> None:
     run = fake_run(tmp_path, ["seed=1"], bleu=None, epochs=3)
-    curves = epoch_curves(run / "csv" / "metrics.csv")
-    assert list(curves.index) == [1, 2, 3]
+    csv = run / "csv" / "metrics.csv"
+    log = pd.read_csv(csv)  # the validation before testing repeats the last one: one point
+    pd.concat([log, log.tail(1)]).to_csv(csv, index=False)
+    curves = validation_curves(csv)
+    assert curves.index.name == "step" and list(curves.index) == [9, 19, 29]
     assert list(curves["train/loss"]) == [4.5, 3.5, 2.5]
     assert list(curves["val/bleu"]) == [1.0, 2.0, 3.0]
-    assert epoch_curves(tmp_path / "missing.csv").empty
+    assert list(curves["epoch"]) == [0, 1, 2]
+    assert validation_curves(tmp_path / "missing.csv").empty
 
 
 def test_seeds_are_averaged_and_only_varying_overrides_are_columns(tmp_path: Path) -> None:
@@ -87,9 +93,11 @@ def test_seeds_are_averaged_and_only_varying_overrides_are_columns(tmp_path: Pat
     ]
     assert rows[0][header.index("trainable params")] == "1,000"
     assert len(pd.read_csv(sweep / "runs.csv")) == 4
-    for figure in ("curves.png", "time_per_epoch.png", "bleu_vs_params.png"):
+    for figure in ("curves.png", "time_per_epoch.png"):
         assert (sweep / figure).stat().st_size > 1000, figure
         assert f"]({figure})" in report.read_text()
+    # every run has 1,000 trainable parameters: a score-vs-parameters plot would say nothing
+    assert not (sweep / "bleu_vs_params.png").exists()
 
 
 def test_a_running_sweep_reports_what_exists(tmp_path: Path) -> None:
@@ -123,20 +131,54 @@ def test_runs_validating_within_an_epoch_get_one_point_per_validation(tmp_path: 
     rows += [{"epoch": 0, "step": s, "val/loss": 9.0 - s, "val/bleu": s} for s in (3, 6)]
     path = tmp_path / "metrics.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
-    curves = epoch_curves(path)
+    curves = validation_curves(path)
     assert curves.index.name == "step" and list(curves.index) == [3, 6]
     assert list(curves["train/loss"]) == [8.0, 5.0]  # mean of steps 1-3, then 4-6
     assert list(curves["val/bleu"]) == [3.0, 6.0]
 
 
-def test_an_override_implied_by_an_earlier_one_is_not_a_column(tmp_path: Path) -> None:
+def test_every_varying_override_is_a_column(tmp_path: Path) -> None:
+    """An Optuna search varies lr, dropout and max_tokens together: a continuous lr has a
+    different value in every run, which used to 'explain' the other columns away."""
+    for i, (lr, dropout, tokens) in enumerate(
+        [(1e-3, 0.1, 512), (2e-3, 0.1, 1024), (3e-3, 0.2, 1024)]
+    ):
+        overrides = [f"optimizer.lr={lr}", f"model.dropout={dropout}", f"data.max_tokens={tokens}"]
+        fake_run(tmp_path, overrides, bleu=float(i))
+    header = table_rows(write_report(tmp_path, tmp_path))[0]
+    assert header[:3] == ["optimizer.lr", "model.dropout", "data.max_tokens"]
+
+
+def write_predictions(run: Path, hypotheses: list[str], references: list[str]) -> None:
+    lines = ["source\treference\thypothesis\tother_references"]
+    lines += [
+        f"s{i}\t{r}\t{h}\t" for i, (h, r) in enumerate(zip(hypotheses, references, strict=True))
+    ]
+    (run / "predictions.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_configurations_are_compared_with_the_baseline_by_paired_bootstrap(tmp_path: Path) -> None:
+    """sacrebleu's paired bootstrap on seed-paired predictions: a system that gets 40 more
+    sentences right is significantly better; the baseline row can be chosen."""
+    references = [f"le chat numéro {i} dort sur le tapis" for i in range(200)]
+    wrong = "un chien court dans le parc"
     for seed in (1, 2):
-        fake_run(tmp_path, ["study=none", f"seed={seed}"], bleu=1.0)
-        fake_run(tmp_path, ["study=bart", f"seed={seed}", "model.init=pretrained"], bleu=2.0)
-    report = write_report(tmp_path, tmp_path)
-    header = table_rows(report)[0]
-    assert "study" in header and "model.init" not in header and "seed" not in header
-    assert [row[0] for row in table_rows(report)[2:]] == ["bart", "none"]
+        good = [r if i % 5 else wrong for i, r in enumerate(references)]  # 80 % right
+        bad = [r if i % 5 > 1 else wrong for i, r in enumerate(references)]  # 60 % right
+        write_predictions(
+            fake_run(tmp_path, ["model=good", f"seed={seed}"], 80.0), good, references
+        )
+        write_predictions(fake_run(tmp_path, ["model=bad", f"seed={seed}"], 60.0), bad, references)
+    report = write_report(tmp_path, tmp_path, baseline="model=bad")
+    text = report.read_text()
+    assert "## Differences from `model=bad`" in text
+    [row] = json.loads((tmp_path / "significance.json").read_text())
+    assert row["configuration"] == "model=good" and row["seeds"] == 2
+    bleu = row["bleu"]
+    assert bleu["delta"] > 0 and bleu["ci_low"] > 0 and bleu["p_value"] < 0.05
+    assert bleu["sentences"] == 400  # two seeds, concatenated
+    with pytest.raises(ValueError, match="matches no row"):
+        write_report(tmp_path, tmp_path, baseline="model=missing")
 
 
 def test_environment_facts_that_differ_become_columns(tmp_path: Path) -> None:

@@ -79,13 +79,19 @@ def test_s2s_report_tables_and_plots_the_sweep(sweep: Path) -> None:
     script = Path(sys.executable).with_name("s2s-report")
     done = subprocess.run([script, str(sweep)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    lines = [line for line in (sweep / "report.md").read_text().splitlines() if line[:1] == "|"]
+    text = (sweep / "report.md").read_text()
+    main, differences = text.split("## Differences from `optimizer.lr=0.001`")
+    lines = [line for line in main.splitlines() if line[:1] == "|"]
     header = [cell.strip() for cell in lines[0].strip("|").split("|")]
     assert header[:3] == ["optimizer.lr", "runs", "test BLEU"]
     assert len(lines) == 2 + 2  # header, rule, one row per learning rate (2 seeds each)
     assert all(" ± " in line for line in lines[2:])
-    for figure in ("curves.png", "time_per_epoch.png", "bleu_vs_params.png"):
+    # the other learning rate against the first, both seeds paired, on the test set
+    rows = [line for line in differences.splitlines() if line.startswith("| optimizer.lr=")]
+    assert len(rows) == 1 and "| test | 2 |" in rows[0]
+    for figure in ("curves.png", "curves_by_time.png", "time_per_epoch.png"):
         assert (sweep / figure).stat().st_size > 1000, figure
+    assert not (sweep / "bleu_vs_params.png").exists()  # one parameter count: nothing to plot
 
 
 def test_a_rerun_skips_finished_jobs_and_resumes_the_interrupted_one(sweep: Path) -> None:

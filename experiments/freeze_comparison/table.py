@@ -10,14 +10,11 @@ budget stopped within their first epoch (estimated as seconds per step x steps p
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from seq2seq_bench.runs import time_per_epoch
+from seq2seq_bench.runs import Run, find_runs, time_per_epoch
 
 SETTINGS = {
     "upstream": "upstream model only",
@@ -40,18 +37,12 @@ HEADER = [
 ]
 
 
-def setting_of(run: Path) -> str:
-    overrides = yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text()) or []
-    found = [o.split("=", 1)[1] for o in overrides if o.startswith("setting=")]
-    return found[0] if found else "?"
-
-
-def row(run: Path) -> tuple[int, list[str]]:
-    metrics: dict[str, Any] = json.loads((run / "metrics.json").read_text())
+def row(run: Run) -> tuple[int, list[str]]:
+    metrics: dict[str, Any] = run.metrics or {}
     test = metrics["test"]["test"]
     steps, fit = metrics["steps"], metrics["fit_time_sec"]
     per_epoch = time_per_epoch(metrics)
-    setting = setting_of(run)
+    setting = run.overrides.get("setting", "?")
     cells = [
         SETTINGS.get(setting, setting),
         f"{test['loss']:.3f}",
@@ -70,7 +61,7 @@ def row(run: Path) -> tuple[int, list[str]]:
 
 
 def table(sweep: Path) -> str:
-    rows = sorted(row(p.parent) for p in sweep.glob("*/metrics.json"))
+    rows = sorted(row(run) for run in find_runs(sweep) if run.finished)
     lines = [HEADER, ["---"] * len(HEADER), *(cells for _, cells in rows)]
     return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
 

@@ -1,4 +1,5 @@
 """`s2s-evaluate ckpt=<run dir | exported dir | .ckpt> [data=<reader>] [split=test|val|all]`
+`s2s-evaluate compare=[<baseline run or eval dir>,<other>,...] [compare_set=test]`
 
 Scores a trained model on any test set the data readers can read: a data config's hash
 split (by default the run's own data config, so the numbers are comparable with the
@@ -9,7 +10,9 @@ against the first one alone, as training reports them; sacrebleu signatures; dec
 settings; sentences/s) and `predictions.tsv` (`predictions_<set>.tsv` for extra sets).
 
 Greedy and beam search are deterministic and sampling is seeded, so evaluating the same
-checkpoint twice gives the same scores.
+checkpoint twice gives the same scores. ``compare=[...]`` decodes nothing: it reads the
+predictions of two or more runs (or evaluations) of the same test set and tests each
+against the first with sacrebleu's paired bootstrap (difference, 95 % interval, p-value).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from rich.table import Table
 
 from seq2seq_bench.checkpoint import LoadedModel, load
 from seq2seq_bench.cli import (
@@ -45,7 +49,8 @@ from seq2seq_bench.decoding import Decoding, translate
 from seq2seq_bench.environment import describe_environment
 from seq2seq_bench.metrics import score_set
 from seq2seq_bench.rundir import RunDir, predictions_name, write_predictions
-from seq2seq_bench.tables import print_scores
+from seq2seq_bench.significance import Predictions, compare
+from seq2seq_bench.tables import console, print_scores
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +193,55 @@ def evaluate(cfg: DictConfig, data_choice: str | None = None) -> dict[str, Any]:
     return report
 
 
+def predictions_file(where: str, test_set: str) -> Path:
+    """A predictions TSV, or the one of ``test_set`` in a run dir or evaluation dir."""
+    path = Path(where).expanduser()
+    if path.is_file():
+        return path
+    found = path / predictions_name(test_set)
+    if not found.is_file():
+        raise UsageError(f"compare: {found} does not exist (a predictions .tsv, or a dir with one)")
+    return found
+
+
+def compare_predictions(cfg: DictConfig) -> list[dict[str, Any]]:
+    """``compare=[A,B,...]``: B, ... against A on the same sentences, by sacrebleu's paired
+    bootstrap (significance.py); nothing is decoded."""
+    where = list(cfg.compare)
+    if len(where) < 2:
+        raise UsageError("compare=[baseline,other,...]: give at least two runs or files")
+    files = [predictions_file(w, cfg.compare_set) for w in where]
+    try:
+        baseline = Predictions.read(files[0])
+        rows = []
+        for path in files[1:]:
+            differences = compare(baseline, Predictions.read(path))
+            rows.append(
+                {"baseline": str(files[0]), "system": str(path)}
+                | {d.metric: d.as_dict() for d in differences}
+            )
+    except ValueError as err:
+        raise UsageError(f"compare: {err}") from err
+    table = Table(
+        title=f"against {files[0]} ({cfg.compare_set}, paired bootstrap, 1,000 resamples)"
+    )
+    for column in ["system", "BLEU", "Δ BLEU [95% CI]", "p", "chrF", "Δ chrF [95% CI]", "p"]:
+        table.add_column(column, justify="left" if column == "system" else "right")
+    for row in rows:
+        cells = [row["system"]]
+        for metric in ("bleu", "chrf"):
+            d = row[metric]
+            interval = f"{d['delta']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}]"
+            cells += [f"{d['system']:.2f}", interval, f"{d['p_value']:.3f}"]
+        table.add_row(*cells)
+    console().print(table)
+    if cfg.output_dir:
+        out = Path(cfg.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "comparison.json").write_text(json.dumps(rows, indent=2))
+    return rows
+
+
 def print_summary(report: dict[str, Any]) -> None:
     scores = {
         name: values | {"sent/s": report["speed"][name]["sentences_per_sec"]}
@@ -202,7 +256,10 @@ def main(cfg: DictConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     quiet_transformers()
     with user_errors("s2s-evaluate"):
-        evaluate(cfg, HydraConfig.get().runtime.choices.get("data"))
+        if cfg.get("compare"):
+            compare_predictions(cfg)
+        else:
+            evaluate(cfg, HydraConfig.get().runtime.choices.get("data"))
 
 
 if __name__ == "__main__":

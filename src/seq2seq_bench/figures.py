@@ -17,44 +17,87 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 CURVES = (("train/loss", "train loss"), ("val/loss", "val loss"), ("val/bleu", "val BLEU"))
+TIME = "val/train_time_sec"  # training seconds at each validation (validations excluded)
 
 
-def plot_curves(curves: dict[str, pd.DataFrame], groups: dict[str, str], path: Path) -> bool:
-    """Train loss, val loss and val BLEU per epoch (or per validation step, see
-    `runs.epoch_curves`), one line per run (label -> curves);
-    runs of one group (label -> group) share a colour and differ in line style."""
-    panels = [(c, t) for c, t in CURVES if any(c in df for df in curves.values())]
-    if not panels:
-        return False
+def _styles(groups: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """Runs of one group share a colour and differ in line style."""
     colors = {g: f"C{i % 10}" for i, g in enumerate(dict.fromkeys(groups.values()))}
     styles, seen = {}, {}
     for label, group in groups.items():
         seen[group] = seen.get(group, -1) + 1
-        styles[label] = ("-", "--", ":", "-.")[seen[group] % 4]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+        styles[label] = (colors[group], ("-", "--", ":", "-.")[seen[group] % 4])
+    return styles
+
+
+def _panels(
+    curves: dict[str, pd.DataFrame],
+    groups: dict[str, str],
+    panels: list[tuple[str, str]],
+    x: str | None,
+    xlabel: str,
+    path: Path,
+) -> bool:
+    """One panel per (column, title); x: a column (scaled to minutes) or None for the step."""
+    styles = _styles(groups)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2), squeeze=False)
     for ax, (column, title) in zip(axes[0], panels, strict=True):
         for label, df in curves.items():
-            if column in df and df[column].notna().any():
-                series = df[column].dropna()
-                ax.plot(
-                    series.index,
-                    series.values,
-                    marker="o",
-                    markersize=3,
-                    label=label,
-                    color=colors[groups[label]],
-                    linestyle=styles[label],
-                )
-        axis = {df.index.name for df in curves.values() if not df.empty} or {"epoch"}
-        ax.set(title=title, xlabel=" / ".join(sorted(axis)))  # mixed when runs differ
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            needed = [column] + ([x] if x else [])
+            if not all(c in df for c in needed):
+                continue
+            points = df.dropna(subset=needed)
+            if points.empty:
+                continue
+            xs = points[x] / 60.0 if x else points.index
+            color, style = styles[label]
+            ax.plot(
+                xs,
+                points[column],
+                marker="o",
+                markersize=3,
+                label=label,
+                color=color,
+                linestyle=style,
+            )
+        ax.set(title=title, xlabel=xlabel)
+        if x is None:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize=8)
-    fig.tight_layout(rect=(0, 0.06 + 0.04 * (len(labels) // 3), 1, 1))
+    if not labels:
+        for ax in axes[0][1:]:
+            handles, labels = ax.get_legend_handles_labels()
+            if labels:
+                break
+    columns = min(len(labels), 3) or 1
+    fig.legend(handles, labels, loc="lower center", ncol=columns, fontsize=8)
+    rows = -(-len(labels) // columns)
+    fig.tight_layout(rect=(0, min(0.06 * rows, 0.5), 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return True
+
+
+def plot_curves(curves: dict[str, pd.DataFrame], groups: dict[str, str], path: Path) -> bool:
+    """Train loss, val loss and val BLEU at each validation against the training step, one
+    line per run (label -> curves); runs of one group (label -> group) share a colour."""
+    panels = [(c, t) for c, t in CURVES if any(c in df for df in curves.values())]
+    if not panels:
+        return False
+    return _panels(curves, groups, panels, None, "training step", path)
+
+
+def plot_curves_by_time(
+    curves: dict[str, pd.DataFrame], groups: dict[str, str], path: Path
+) -> bool:
+    """Val loss and val BLEU against training minutes (validations excluded): the axis of
+    a compute-matched comparison. Drawn when the runs logged their training time."""
+    timed = {k: df for k, df in curves.items() if TIME in df and df[TIME].notna().any()}
+    panels = [(c, t) for c, t in CURVES[1:] if any(c in df for df in timed.values())]
+    if not panels:
+        return False
+    return _panels(timed, groups, panels, TIME, "training minutes (validation excluded)", path)
 
 
 def plot_time_per_epoch(bars: list[tuple[str, float, float]], path: Path) -> bool:

@@ -83,6 +83,37 @@ class Seq2SeqModule(L.LightningModule):
         self.pairs_trained = 0  # training pairs this process has trained on (checkpointed)
         self.last_validated_step = -1
         self._last_step_time: float | None = None
+        # training seconds, validations excluded: the x axis of compute-matched comparisons
+        self._train_seconds_before = 0.0  # from the checkpoint this fit resumed
+        self._fit_started: float | None = None
+        self._fit_ended: float | None = None
+        self._validation_seconds = 0.0
+        self._validation_started: float | None = None
+
+    # -- the training clock -------------------------------------------------------------
+    def train_seconds(self, now: float | None = None) -> float:
+        """Seconds spent training up to ``now`` (validations excluded), resumes included."""
+        if self._fit_started is None:
+            return self._train_seconds_before
+        now = time.perf_counter() if now is None else now
+        if self._fit_ended is not None:  # a validation after fit: the clock has stopped
+            now = min(now, self._fit_ended)
+        return self._train_seconds_before + now - self._fit_started - self._validation_seconds
+
+    def on_train_start(self) -> None:
+        self._fit_started, self._fit_ended = time.perf_counter(), None
+        self._validation_seconds = 0.0
+
+    def on_train_end(self) -> None:
+        self._fit_ended = time.perf_counter()
+
+    def on_validation_start(self) -> None:
+        self._validation_started = time.perf_counter()
+
+    def on_validation_end(self) -> None:
+        if self._validation_started is not None and self._fit_started is not None:
+            self._validation_seconds += time.perf_counter() - self._validation_started
+        self._validation_started = None
 
     # -- training -----------------------------------------------------------------------
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[Any, torch.Tensor]:
@@ -131,6 +162,7 @@ class Seq2SeqModule(L.LightningModule):
         if torch.cuda.is_available():
             checkpoint["s2s_rng"]["cuda"] = torch.cuda.get_rng_state_all()
         checkpoint["s2s_pairs_trained"] = self.pairs_trained
+        checkpoint["s2s_train_seconds"] = self.train_seconds(self._validation_started)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         rng = checkpoint.get("s2s_rng")
@@ -139,6 +171,7 @@ class Seq2SeqModule(L.LightningModule):
             if "cuda" in rng and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(rng["cuda"])
         self.pairs_trained = int(checkpoint.get("s2s_pairs_trained", 0))
+        self._train_seconds_before = float(checkpoint.get("s2s_train_seconds", 0.0))
 
     def pairs_trained_by_all(self) -> int:
         """Training pairs trained on by every process together."""
@@ -261,6 +294,8 @@ class Seq2SeqModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         metrics, _, _ = self._epoch_metrics(self.eval_sets.get("val"))
         self.last_validated_step = self.global_step
+        if self._fit_started is not None:  # not the sanity check before training
+            metrics["train_time_sec"] = self.train_seconds(self._validation_started)
         for key, value in metrics.items():
             self.log(
                 f"val/{key}",

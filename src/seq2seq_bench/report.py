@@ -12,6 +12,7 @@ numbers) and PNG figures into the sweep dir (or --out).
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,8 +20,15 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from seq2seq_bench.figures import plot_curves, plot_score_vs_params, plot_time_per_epoch
+from seq2seq_bench.figures import (
+    plot_curves,
+    plot_curves_by_time,
+    plot_score_vs_params,
+    plot_time_per_epoch,
+)
+from seq2seq_bench.rundir import RunDir
 from seq2seq_bench.runs import ENV, Run, find_runs, time_per_epoch
+from seq2seq_bench.significance import Predictions, compare
 
 SEED = "seed"
 DEFAULT = "(default)"  # the value of an override a run did not set
@@ -36,8 +44,8 @@ def run_values(run: Run) -> dict[str, float]:
         for column, label in (("val/bleu", "val BLEU"), ("val/loss", "val loss")):
             if column in run.curves and run.curves[column].notna().any():
                 values[label] = run.curves[column].dropna().iloc[-1]
-        if "val/loss" in run.curves:
-            values["epochs"] = run.curves["val/loss"].notna().sum()  # validated epochs
+        if "epoch" in run.curves and len(run.curves):
+            values["epochs"] = run.curves["epoch"].iloc[-1] + 1  # the epoch validated last
         return {k: float(v) for k, v in values.items() if v is not None}
     metrics = run.metrics
     for name, scores in metrics.get("test", {}).items():
@@ -54,18 +62,10 @@ def run_values(run: Run) -> dict[str, float]:
 
 
 def varying_keys(runs: list[Run]) -> list[str]:
-    """The settings whose value is not the same in every run: overrides in command-line
-    order, then environment facts (versions, commit, threads); overrides are left out when an
-    earlier one implies them (in a study where `study.pretraining=none` always
-    comes with `model.init=(default)`, `model.init` adds nothing to a row's name)."""
+    """Every setting whose value is not the same in every run: overrides in command-line
+    order, then environment facts (versions, commit, threads)."""
     keys = list(dict.fromkeys(k for run in runs for k in run.settings))
-    varying = [k for k in keys if len(distinct_values(runs, k)) > 1]
-    kept: list[str] = []
-    for key in varying:
-        environment = key.startswith(ENV)  # what a run was measured with is always shown
-        if key == SEED or environment or not any(implies(runs, e, key) for e in kept):
-            kept.append(key)
-    return kept
+    return [k for k in keys if len(distinct_values(runs, k)) > 1]
 
 
 def setting(run: Run, key: str) -> str:
@@ -81,21 +81,12 @@ def distinct_values(runs: list[Run], key: str) -> set[str]:
     return values - {UNKNOWN} if key.startswith(ENV) else values
 
 
-def implies(runs: list[Run], first: str, second: str) -> bool:
-    """Whether the value of override ``first`` determines that of ``second`` in every run."""
-    seen: dict[str, str] = {}
-    for run in runs:
-        a, b = setting(run, first), setting(run, second)
-        if seen.setdefault(a, b) != b:
-            return False
-    return first != SEED
-
-
 def runs_frame(runs: list[Run], keys: list[str]) -> pd.DataFrame:
     """One row per run: its directory, varying overrides, whether it finished, its numbers."""
     rows = [
         {
             "run": run.dir.name,
+            "dir": str(run.dir),
             **{k: setting(run, k) for k in keys},
             "finished": run.finished,
             **run_values(run),
@@ -103,10 +94,10 @@ def runs_frame(runs: list[Run], keys: list[str]) -> pd.DataFrame:
         for run in runs
     ]
     frame = pd.DataFrame(rows)
-    numbers = [c for c in frame.columns if c not in ("run", "finished", *keys)]
+    numbers = [c for c in frame.columns if c not in ("run", "dir", "finished", *keys)]
     tests = [c for c in numbers if c not in TAIL]
     tests.sort(key=lambda c: not c.startswith("test "))  # the main test set first, stably
-    return frame[["run", *keys, "finished", *tests, *[c for c in TAIL if c in numbers]]]
+    return frame[["run", "dir", *keys, "finished", *tests, *[c for c in TAIL if c in numbers]]]
 
 
 @dataclass
@@ -210,7 +201,9 @@ def draw_figures(runs: list[Run], groups: list[Group], keys: list[str], out: Pat
     curves = {run_label(r, keys): r.curves for r in runs}
     in_group = {run_label(r, keys): run_label(r, by) for r in runs}
     if plot_curves(curves, in_group, out / "curves.png"):
-        drawn.append("![train/val loss and val BLEU per epoch, per run](curves.png)")
+        drawn.append("![train/val loss and val BLEU by training step, per run](curves.png)")
+    if plot_curves_by_time(curves, in_group, out / "curves_by_time.png"):
+        drawn.append("![val loss and val BLEU by training minutes, per run](curves_by_time.png)")
     bars, points = [], []
     for group in groups:
         if time := group.stat("time/epoch (s)"):
@@ -218,11 +211,97 @@ def draw_figures(runs: list[Run], groups: list[Group], keys: list[str], out: Pat
         score, params = group.stat(SCORE), group.stat("trainable params")
         if score and params:
             points.append((group.label, params[0], score[0], score[1]))
-    if plot_time_per_epoch(bars, out / "time_per_epoch.png"):
+    # a figure only where its quantity varies: one bar, or one parameter count, says nothing
+    if len(bars) > 1 and plot_time_per_epoch(bars, out / "time_per_epoch.png"):
         drawn.append("![time per epoch, per configuration](time_per_epoch.png)")
-    if plot_score_vs_params(points, SCORE, out / "bleu_vs_params.png"):
+    varied = len({round(p[1]) for p in points}) > 1
+    if varied and plot_score_vs_params(points, SCORE, out / "bleu_vs_params.png"):
         drawn.append(f"![{SCORE} vs trainable parameters](bleu_vs_params.png)")
     return drawn
+
+
+def choose_baseline(groups: list[Group], wanted: str | None) -> Group:
+    """The group named ``wanted`` (its label, or a part of it that names one group), else
+    the first row."""
+    if wanted is None:
+        return groups[0]
+    exact = [g for g in groups if g.label == wanted]
+    found = exact or [g for g in groups if wanted in g.label]
+    if len(found) != 1:
+        labels = "; ".join(g.label for g in groups)
+        how = "matches several rows" if found else "matches no row"
+        raise ValueError(f"--baseline {wanted!r} {how}: choose one of: {labels}")
+    return found[0]
+
+
+def paired_predictions(
+    base: Group, other: Group, test_set: str
+) -> tuple[Predictions, Predictions, int] | None:
+    """Both groups' predictions of ``test_set``, seed k paired with seed k and all seeds
+    concatenated; None when no finished seed of one has a partner in the other."""
+
+    def by_seed(group: Group) -> dict[str, Path]:
+        done = group.runs[group.runs["finished"]]
+        seeds = done[SEED] if SEED in done else ["-"] * len(done)
+        files = {
+            str(k): RunDir(Path(d)).predictions(test_set)
+            for k, d in zip(seeds, done["dir"], strict=True)
+        }
+        return {k: f for k, f in files.items() if f.is_file()}
+
+    ours, theirs = by_seed(base), by_seed(other)
+    shared = [k for k in ours if k in theirs]
+    if not shared:
+        return None
+    read = Predictions.read
+    return (
+        Predictions.concatenate([read(ours[k]) for k in shared]),
+        Predictions.concatenate([read(theirs[k]) for k in shared]),
+        len(shared),
+    )
+
+
+def significance(groups: list[Group], baseline: Group, test_sets: list[str]) -> list[dict]:
+    """Every other configuration against the baseline on each test set: sacrebleu's paired
+    bootstrap for BLEU and chrF (see significance.py)."""
+    found = []
+    for group in groups:
+        if group is baseline:
+            continue
+        for test_set in test_sets:
+            pair = paired_predictions(baseline, group, test_set)
+            if pair is None:
+                continue
+            try:
+                differences = compare(pair[0], pair[1])
+            except ValueError as err:  # other test sets: nothing to pair
+                found.append({"configuration": group.label, "test set": test_set, "note": str(err)})
+                continue
+            row = {"configuration": group.label, "test set": test_set, "seeds": pair[2]}
+            for d in differences:
+                row[d.metric] = d.as_dict()
+            found.append(row)
+    return found
+
+
+def significance_table(found: list[dict]) -> list[list[str]]:
+    header = ["configuration", "test set", "seeds"]
+    header += ["Δ BLEU", "95% CI", "p", "Δ chrF", "95% CI", "p"]
+    rows = [header]
+    for row in found:
+        cells = [row["configuration"], row["test set"], str(row.get("seeds", "-"))]
+        for metric in ("bleu", "chrf"):
+            d = row.get(metric)
+            if d is None:
+                cells += ["-", row.get("note", "-"), "-"]
+                continue
+            cells += [
+                f"{d['delta']:+.2f}",
+                f"[{d['ci_low']:+.2f}, {d['ci_high']:+.2f}]",
+                f"{d['p_value']:.3f}",
+            ]
+        rows.append(cells)
+    return rows
 
 
 NOTES = "<!-- notes: hand-written below this line, kept when the report is rewritten -->"
@@ -237,7 +316,9 @@ def write_keeping_notes(path: Path, generated: str) -> Path:
     return path
 
 
-def write_report(sweep_dir: Path, out: Path, console: Console | None = None) -> Path:
+def write_report(
+    sweep_dir: Path, out: Path, console: Console | None = None, baseline: str | None = None
+) -> Path:
     runs = find_runs(sweep_dir)
     if not runs:
         raise FileNotFoundError(f"no runs under {sweep_dir} (no */.hydra/overrides.yaml)")
@@ -256,13 +337,32 @@ def write_report(sweep_dir: Path, out: Path, console: Console | None = None) -> 
         f"# Sweep report: `{name}`",
         "",
         f"{done} of {len(runs)} runs finished. One row per configuration: a cell is the mean"
-        " ± sample std over its finished runs, which differ only in seed (while none has"
-        " finished, the validation so far). Raw numbers per run: `runs.csv`.",
+        " ± sample std over its finished runs, which differ only in seed (`runs`: how many;"
+        " while none has finished, the validation so far). Raw numbers per run: `runs.csv`.",
         "",
         to_markdown(rows, numeric_from),
         "",
-        *draw_figures(runs, groups, keys, out),
     ]
+    base = choose_baseline(groups, baseline)
+    test_sets = [
+        c.removesuffix(" BLEU") for c in columns if c.endswith(" BLEU") and c != "val BLEU"
+    ]
+    found = significance(groups, base, test_sets) if len(groups) > 1 else []
+    if found:
+        text += [
+            f"## Differences from `{base.label}`",
+            "",
+            "Each configuration against this baseline on the same test sentences: the"
+            " difference in BLEU and chrF (all references), its 95 % confidence interval and"
+            " p-value from sacrebleu's paired bootstrap resampling (1,000 resamples), with the"
+            " translations of seed k paired with seed k and all shared seeds concatenated"
+            " (`seeds`). p < 0.05: the difference is larger than the test set's noise.",
+            "",
+            to_markdown(significance_table(found), 3),
+            "",
+        ]
+        (out / "significance.json").write_text(json.dumps(found, indent=2), encoding="utf-8")
+    text += draw_figures(runs, groups, keys, out)
     path = out / "report.md"
     path.write_text("\n".join(text) + "\n", encoding="utf-8")
 
@@ -286,10 +386,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--out", type=Path, help="where report.md and figures go (default: sweep_dir)"
     )
+    parser.add_argument(
+        "--baseline",
+        help="the row every other configuration is compared with (its label, or a part of it "
+        "that names one row, e.g. setting=scratch_full); default: the first row",
+    )
     args = parser.parse_args(argv)
     try:
-        path = write_report(args.sweep_dir, args.out or args.sweep_dir)
-    except FileNotFoundError as error:
+        path = write_report(args.sweep_dir, args.out or args.sweep_dir, baseline=args.baseline)
+    except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
     Console().print(f"wrote {path}")
 

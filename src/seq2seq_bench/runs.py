@@ -9,13 +9,14 @@ per-epoch curves, and the numbers of a run still going, come from the CSV logger
 from __future__ import annotations
 
 import bisect
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import yaml
+
+from seq2seq_bench.rundir import RunDir
 
 ENV = "env."  # the prefix of environment facts among a run's settings
 
@@ -25,7 +26,7 @@ class Run:
     dir: Path
     overrides: dict[str, str]  # key -> value as typed on the command line
     metrics: dict[str, Any] | None  # metrics.json; None until the run has finished
-    curves: pd.DataFrame  # index epoch (1, 2, ...): train/loss, val/loss, val/bleu, ...
+    curves: pd.DataFrame  # one row per validation, by step: train/loss, val/loss, val/bleu, ...
 
     @property
     def finished(self) -> bool:
@@ -55,12 +56,12 @@ def parse_overrides(overrides: list[str]) -> dict[str, str]:
     return parsed
 
 
-def epoch_curves(csv_path: Path) -> pd.DataFrame:
-    """Per epoch: the mean of the logged train/loss steps and the epoch's last validation.
+def validation_curves(csv_path: Path) -> pd.DataFrame:
+    """One row per validation, indexed by training step: the validation's numbers (one per
+    step: a repeated validation at the same step, such as the one before testing, counts
+    once), its epoch (from 0), the mean logged train/loss since the previous validation, and
+    `val/train_time_sec` (training seconds so far, validations excluded) where logged.
 
-    A run that validates several times within an epoch (`trainer.val_check_interval`, as
-    step-budgeted studies do) gets one point per validation instead, indexed by step, with
-    the mean train loss since the previous validation: per epoch it would be one point.
     The CSV may be mid-write (a running sweep) or missing (logger=none): then the curves
     hold what could be read, possibly nothing.
     """
@@ -68,32 +69,23 @@ def epoch_curves(csv_path: Path) -> pd.DataFrame:
         log = pd.read_csv(csv_path)
     except (FileNotFoundError, pd.errors.EmptyDataError, pd.errors.ParserError):
         return pd.DataFrame()
-    if "epoch" not in log:
+    if "step" not in log or "val/loss" not in log:
         return pd.DataFrame()
     val_columns = [c for c in log.columns if c.startswith("val/")]
-    validations = log.dropna(subset=["val/loss"]) if "val/loss" in log else log.iloc[:0]
-    train = log.dropna(subset=["train/loss"]) if "train/loss" in log else log.iloc[:0]
-    if "step" in log and len(validations) > validations["epoch"].nunique():
-        steps = sorted(validations["step"].unique())
+    validations = log.dropna(subset=["val/loss"])
+    if validations.empty:
+        return pd.DataFrame()
+    steps = sorted(validations["step"].unique())
+    columns = val_columns + (["epoch"] if "epoch" in log else [])
+    parts = [validations.groupby("step")[columns].last()]
+    if "train/loss" in log:
+        train = log.dropna(subset=["train/loss"])
         after = [steps[i] if i < len(steps) else None for i in steps_index(steps, train["step"])]
         train_loss = train.assign(step=after).dropna(subset=["step"]).groupby("step")
-        curves = pd.concat(
-            [train_loss["train/loss"].mean(), validations.groupby("step")[val_columns].last()],
-            axis=1,
-        ).sort_index()
-        curves.index = curves.index.astype(int)
-        curves.index.name = "step"
-        return curves
-    parts = []
-    if len(train):
-        parts.append(train.groupby("epoch")["train/loss"].mean())
-    if len(validations):
-        parts.append(validations.groupby("epoch")[val_columns].last())
-    if not parts:
-        return pd.DataFrame()
+        parts.insert(0, train_loss["train/loss"].mean())
     curves = pd.concat(parts, axis=1).sort_index()
-    curves.index = curves.index.astype(int) + 1  # Lightning counts epochs from 0
-    curves.index.name = "epoch"
+    curves.index = curves.index.astype(int)
+    curves.index.name = "step"
     return curves
 
 
@@ -114,18 +106,15 @@ def time_per_epoch(metrics: dict[str, Any]) -> float | None:
 
 
 def load_run(run_dir: Path) -> Run:
-    overrides = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text()) or []
-    metrics_path = run_dir / "metrics.json"
-    try:
-        metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
-    except json.JSONDecodeError:  # being written right now
-        metrics = None
+    run = RunDir(run_dir)
+    overrides = yaml.safe_load(run.overrides.read_text()) or []
     return Run(
-        run_dir, parse_overrides(overrides), metrics, epoch_curves(run_dir / "csv" / "metrics.csv")
+        run_dir, parse_overrides(overrides), run.read_metrics(), validation_curves(run.curves)
     )
 
 
 def find_runs(sweep_dir: Path) -> list[Run]:
     """Every run under `sweep_dir` (a sweep, or a single run dir), sorted by directory."""
-    run_dirs = sorted(p.parent.parent for p in sweep_dir.rglob(".hydra/overrides.yaml"))
+    marker = RunDir(Path()).overrides  # .hydra/overrides.yaml, relative to a run dir
+    run_dirs = sorted(p.parents[len(marker.parts) - 1] for p in sweep_dir.rglob(str(marker)))
     return [load_run(d) for d in run_dirs]

@@ -21,13 +21,14 @@ from seq2seq_bench.checks import ConfigError
 from seq2seq_bench.models.pretrained import load_tokenizers
 from seq2seq_bench.types import Tokenizers
 
-INITS = ("scratch", "pretrained")
+INITS = ("auto", "scratch", "pretrained")
 FP16 = {"16", "16-mixed", "16-true"}
 
 
 class Backbone:
-    """Base class: ``init`` is `scratch` (random weights from the config) or `pretrained`
-    (weights and tokenizer from ``pretrained``: a local dir, a hub id or one of our runs).
+    """Base class: ``init`` is `scratch` (random weights from the config), `pretrained`
+    (weights and tokenizer from ``pretrained``: a local dir, a hub id or one of our runs) or
+    `auto` (pretrained exactly when ``pretrained`` is set).
 
     ``task_prefix`` is not used here: `conf/objective/translation.yaml` reads it
     (`prefix: ${oc.select:model.task_prefix,""}`), so T5 gets "translate English to French: "
@@ -42,14 +43,19 @@ class Backbone:
 
     def __init__(
         self,
-        init: str = "scratch",
+        init: str = "auto",
         pretrained: str | None = None,
         task_prefix: str = "",
         **shape: Any,
     ) -> None:
-        """``shape``: the config fields of a model built from scratch (d_model, ...)."""
+        """``init``: `auto` (the default) is `pretrained` when ``pretrained`` is given and
+        `scratch` otherwise, so `model.pretrained=<run>` alone never trains from scratch by
+        mistake.
+        ``shape``: the config fields of a model built from scratch (d_model, ...)."""
         if init not in INITS:
             raise ValueError(f"model.init={init!r}: choose one of {', '.join(INITS)}")
+        if init == "auto":
+            init = "scratch" if pretrained in (None, "") else "pretrained"
         self.init, self.pretrained, self.task_prefix = init, pretrained, task_prefix
         self.shape = shape
 

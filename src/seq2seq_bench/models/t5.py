@@ -41,7 +41,7 @@ class T5Backbone(Backbone):
     def __init__(
         self,
         family: str = "t5",
-        init: str = "scratch",
+        init: str = "auto",
         pretrained: str | None = None,
         task_prefix: str = "",
         **shape: Any,

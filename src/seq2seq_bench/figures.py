@@ -16,7 +16,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-CURVES = (("train/loss", "train loss"), ("val/loss", "val loss"), ("val/bleu", "val BLEU"))
+CURVES = (
+    ("train/loss", "train loss"),
+    ("val/loss", "val loss"),
+    ("val/token_acc", "val token accuracy (%)"),
+    ("val/ppl", "val perplexity (log scale)"),
+    ("val/bleu", "val BLEU"),
+)
 TIME = "val/train_time_sec"  # training seconds at each validation (validations excluded)
 
 
@@ -61,6 +67,8 @@ def _panels(
                 linestyle=style,
             )
         ax.set(title=title, xlabel=xlabel)
+        if column.endswith("ppl"):
+            ax.set_yscale("log")
         if x is None:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
@@ -80,8 +88,9 @@ def _panels(
 
 
 def plot_curves(curves: dict[str, pd.DataFrame], groups: dict[str, str], path: Path) -> bool:
-    """Train loss, val loss and val BLEU at each validation against the training step, one
-    line per run (label -> curves); runs of one group (label -> group) share a colour."""
+    """Train loss and the validation's loss, token accuracy, perplexity and BLEU against the
+    training step, one line per run (label -> curves); runs of one group (label -> group)
+    share a colour."""
     panels = [(c, t) for c, t in CURVES if any(c in df for df in curves.values())]
     if not panels:
         return False
@@ -91,7 +100,7 @@ def plot_curves(curves: dict[str, pd.DataFrame], groups: dict[str, str], path: P
 def plot_curves_by_time(
     curves: dict[str, pd.DataFrame], groups: dict[str, str], path: Path
 ) -> bool:
-    """Val loss and val BLEU against training minutes (validations excluded): the axis of
+    """The validation curves against training minutes (validations excluded): the axis of
     a compute-matched comparison. Drawn when the runs logged their training time."""
     timed = {k: df for k, df in curves.items() if TIME in df and df[TIME].notna().any()}
     panels = [(c, t) for c, t in CURVES[1:] if any(c in df for df in timed.values())]

@@ -1,9 +1,9 @@
 """Seq2SeqModule: one LightningModule for every backbone, objective and freezing strategy.
 
-The backbone is any Hugging Face encoder-decoder `PreTrainedModel`; the module only
-needs `model(input_ids, attention_mask, labels) -> logits` and `model.generate()`. What
-is particular to an objective (its loss, the labels it is scored against, the metric that
-picks the best checkpoint) comes from the objective's hooks. Loss, token accuracy and
+The backbone is any Hugging Face encoder-decoder `PreTrainedModel`; the module only needs
+`model(**objective.model_inputs(...)) -> logits` and `model.generate()`. What is
+particular to an objective (what the model is called with, its loss, the labels it is
+scored against, the metric that picks the best checkpoint) comes from the objective's hooks. Loss, token accuracy and
 perplexity aggregate as exact corpus-level sums; BLEU, chrF and exact match come from
 `decoding.decode_batch` and `metrics.score_set`, the decode path and score function
 s2s-translate and s2s-evaluate use too.
@@ -118,11 +118,7 @@ class Seq2SeqModule(L.LightningModule):
     # -- training -----------------------------------------------------------------------
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[Any, torch.Tensor]:
         """The model's output and the labels its logits are scored against."""
-        out = self.model(
-            input_ids=batch["input_ids"],
-            attention_mask=batch["attention_mask"],
-            labels=batch["labels"],
-        )
+        out = self.model(**self.objective.model_inputs(self.model, batch))
         return out, self.objective.scored_labels(out, batch)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:

@@ -51,6 +51,17 @@ class Objective(ABC):
         """The validation metric that picks `best.ckpt`, and `max` or `min`."""
         return ("val/bleu", "max") if self.is_translation else ("val/loss", "min")
 
+    def model_inputs(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """What the model is called with. The decoder reads the labels shifted right behind
+        its start token (teacher forcing, as the model itself would shift them); the labels
+        are not passed, so the model computes no loss of its own: `loss` below is the one
+        trained, and a second cross-entropy per step would be wasted work."""
+        return {
+            "input_ids": batch["input_ids"],
+            "attention_mask": batch["attention_mask"],
+            "decoder_input_ids": model.prepare_decoder_input_ids_from_labels(batch["labels"]),
+        }
+
     def scored_labels(self, output: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The labels the output's logits are scored against (loss, accuracy, perplexity)."""
         return batch["labels"]

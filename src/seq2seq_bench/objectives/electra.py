@@ -49,6 +49,15 @@ class ElectraObjective(MaskedLMObjective):
         input tokens (so ELECTRA also pretrains a BERT encoder with its own vocabulary)."""
         return frame.wrap(document.content)
 
+    def model_inputs(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """The wrapper computes the generator's and the discriminator's losses itself: it
+        needs the original tokens."""
+        return {
+            "input_ids": batch["input_ids"],
+            "attention_mask": batch["attention_mask"],
+            "labels": batch["labels"],
+        }
+
     def scored_labels(self, output: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The discriminator's: 1 where the generator replaced the input token."""
         return output.token_labels

@@ -195,3 +195,17 @@ def test_environment_facts_that_differ_become_columns(tmp_path: Path) -> None:
     assert "env.threads" not in header and "env.dirty" not in header
     column = header.index("env.commit")
     assert {row[column] for row in rows[2:]} == {"a" * 10, "b" * 10 + "+dirty", "-"}
+
+
+def test_ignore_groups_runs_that_differ_only_in_an_environment_fact(tmp_path: Path) -> None:
+    """A sweep whose tree was edited (docs) mid-way: --ignore env.commit keeps one row."""
+    clean = {"transformers": "5.24.0", "threads": 2, "commit": "a" * 40, "dirty": False}
+    dirty = clean | {"dirty": True}
+    fake_run(tmp_path, ["seed=1"], bleu=10.0, environment=clean)
+    fake_run(tmp_path, ["seed=2"], bleu=12.0, environment=dirty)
+    split = table_rows(write_report(tmp_path, tmp_path))
+    assert "env.commit" in split[0] and len(split) == 4
+    report = write_report(tmp_path, tmp_path, ignore=("env.commit",))
+    header, _, row = table_rows(report)
+    assert "env.commit" not in header and row[header.index("runs")] == "2"
+    assert "differ only in `env.commit` are grouped" in report.read_text()

@@ -220,3 +220,23 @@ def test_export_loads_in_plain_transformers(run_dir: Path, tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr.decode()
     ours = expected(run_dir, SOURCES, Decoding(num_beams=2))
     assert json.loads(done.stdout) == ours
+
+
+def test_a_checkpoint_of_a_run_saved_before_the_backbone_moved_still_loads(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    old = tmp_path / "old_run"
+    shutil.copytree(run_dir, old)
+    config = old / "config.yaml"
+    new = "seq2seq_bench.models.transformer_backbone.TransformerBackbone"
+    text = config.read_text()
+    assert new in text
+    config.write_text(text.replace(new, "seq2seq_bench.models.build.TransformerBackbone"))
+    loaded = load(old / "checkpoints" / "last.ckpt")
+    reference = load(run_dir / "checkpoints" / "last.ckpt")
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(
+            loaded.model.state_dict().values(), reference.model.state_dict().values(), strict=True
+        )
+    )

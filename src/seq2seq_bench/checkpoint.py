@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel
 
 import seq2seq_bench.models  # noqa: F401  (registers our backbones with the Auto classes)
@@ -37,6 +37,12 @@ from seq2seq_bench.types import Tokenizers
 log = logging.getLogger(__name__)
 
 WEIGHTS = ("auto", "model", "best", "last")
+# backbone classes that moved, as older runs' config.yaml name them
+RENAMED = {
+    "seq2seq_bench.models.build.TransformerBackbone": (
+        "seq2seq_bench.models.transformer_backbone.TransformerBackbone"
+    ),
+}
 EXPECTED = (
     "expected a run dir (with config.yaml and model/ or checkpoints/*.ckpt), an exported "
     "model dir (with config.json), or a Lightning .ckpt file inside a run dir"
@@ -125,11 +131,15 @@ def _run_config(run: RunDir | None) -> DictConfig | None:
     if run is None:
         return None
     try:
-        return run.load_config()
+        cfg = run.load_config()
     except RunDirError as err:
         raise CheckpointError(str(err)) from err
     except Exception as err:  # yaml and omegaconf raise several types
         raise CheckpointError(f"{run.config} is not a readable config: {_brief(err)}") from err
+    target = OmegaConf.select(cfg, "model._target_")
+    if target in RENAMED:  # a run saved before the class moved: its checkpoint still loads
+        cfg.model._target_ = RENAMED[target]
+    return cfg
 
 
 def _tokenizer(path: Path) -> Any:

@@ -46,8 +46,13 @@ def _panels(
 ) -> bool:
     """One panel per (column, title); x: a column (scaled to minutes) or None for the step."""
     styles = _styles(groups)
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2), squeeze=False)
-    for ax, (column, title) in zip(axes[0], panels, strict=True):
+    columns = min(len(panels), 3)  # at most three panels a row: each stays readable
+    rows = -(-len(panels) // columns)
+    fig, grid = plt.subplots(rows, columns, figsize=(5 * columns, 4 * rows + 0.6), squeeze=False)
+    axes = list(grid.flat)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    for ax, (column, title) in zip(axes, panels, strict=False):
         for label, df in curves.items():
             needed = [column] + ([x] if x else [])
             if not all(c in df for c in needed):
@@ -72,16 +77,11 @@ def _panels(
         if x is None:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    if not labels:
-        for ax in axes[0][1:]:
-            handles, labels = ax.get_legend_handles_labels()
-            if labels:
-                break
-    columns = min(len(labels), 3) or 1
-    fig.legend(handles, labels, loc="lower center", ncol=columns, fontsize=8)
-    rows = -(-len(labels) // columns)
-    fig.tight_layout(rect=(0, min(0.06 * rows, 0.5), 1, 1))
+    handles, labels = max((ax.get_legend_handles_labels() for ax in axes), key=lambda h: len(h[1]))
+    legend_columns = min(len(labels), 3) or 1
+    fig.legend(handles, labels, loc="lower center", ncol=legend_columns, fontsize=8)
+    legend_rows = -(-len(labels) // legend_columns)
+    fig.tight_layout(rect=(0, min(0.035 * legend_rows / rows, 0.5), 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return True

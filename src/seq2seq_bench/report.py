@@ -317,14 +317,18 @@ def write_keeping_notes(path: Path, generated: str) -> Path:
 
 
 def write_report(
-    sweep_dir: Path, out: Path, console: Console | None = None, baseline: str | None = None
+    sweep_dir: Path,
+    out: Path,
+    console: Console | None = None,
+    baseline: str | None = None,
+    ignore: tuple[str, ...] = (),
 ) -> Path:
     runs = find_runs(sweep_dir)
     if not runs:
         raise FileNotFoundError(f"no runs under {sweep_dir} (no */.hydra/overrides.yaml)")
     name = str(sweep_dir) if sweep_dir.name else str(sweep_dir.resolve())  # not just "."
     out.mkdir(parents=True, exist_ok=True)
-    keys = varying_keys(runs)
+    keys = [k for k in varying_keys(runs) if k not in ignore]
     runs.sort(key=lambda run: [natural(setting(run, k)) for k in keys])
     frame = runs_frame(runs, keys)
     frame.to_csv(out / "runs.csv", index=False)
@@ -343,6 +347,12 @@ def write_report(
         to_markdown(rows, numeric_from),
         "",
     ]
+    if ignore:
+        text += [
+            f"Runs that differ only in {', '.join(f'`{k}`' for k in ignore)} are grouped"
+            " together (`--ignore`); `runs.csv` keeps every run apart.",
+            "",
+        ]
     base = choose_baseline(groups, baseline)
     test_sets = [
         c.removesuffix(" BLEU") for c in columns if c.endswith(" BLEU") and c != "val BLEU"
@@ -391,9 +401,22 @@ def main(argv: list[str] | None = None) -> None:
         help="the row every other configuration is compared with (its label, or a part of it "
         "that names one row, e.g. setting=scratch_full); default: the first row",
     )
+    parser.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="group runs that differ in KEY (an override or env.* fact) as one configuration, "
+        "e.g. --ignore env.commit when only documentation changed between runs; repeatable",
+    )
     args = parser.parse_args(argv)
     try:
-        path = write_report(args.sweep_dir, args.out or args.sweep_dir, baseline=args.baseline)
+        path = write_report(
+            args.sweep_dir,
+            args.out or args.sweep_dir,
+            baseline=args.baseline,
+            ignore=tuple(args.ignore),
+        )
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
     Console().print(f"wrote {path}")

@@ -74,6 +74,11 @@ def test_resume_from_last_checkpoint(tmp_path: Path) -> None:
     resumed = train(cfg)
     assert resumed["epochs"] == 2
     assert resumed["steps"] == 2 * first["steps"]
+    # the training clock (validations excluded) carries on from the checkpoint, never restarts
+    clock = pd.read_csv(Path(cfg.paths.output_dir) / "csv" / "metrics.csv")["val/train_time_sec"]
+    clock = clock.dropna().tolist()
+    assert len(clock) >= 2 and clock == sorted(clock) and clock[0] > 0
+    assert clock[-1] >= first["val"]["val/train_time_sec"] + 0.5 * clock[0]
 
 
 def test_budget_stop_mid_epoch_validates_the_final_weights(tmp_path: Path) -> None:

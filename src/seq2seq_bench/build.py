@@ -87,7 +87,9 @@ def settings(cfg: DictConfig) -> Settings:
     try:
         schedule = instantiate(cfg.scheduler)
     except InstantiationException as err:
-        raise err.__cause__ if isinstance(err.__cause__, ConfigError) else err from None
+        if isinstance(err.__cause__, ConfigError):  # its own one-line message, no wrapper
+            raise err.__cause__ from None
+        raise
     return Settings(
         optimizer=instantiate(cfg.optimizer),
         schedule=schedule,

@@ -118,7 +118,8 @@ def _brief(err: Exception, limit: int = 300) -> str:
 
 
 def _run_dir_of(ckpt: Path) -> RunDir:
-    run = RunDir(ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent)
+    inside = RunDir(ckpt.parent.parent)
+    run = inside if ckpt.parent == inside.checkpoints else RunDir(ckpt.parent)
     if not run.is_run():
         raise CheckpointError(
             f"{ckpt}: no config.yaml in {run.root}; a .ckpt is loaded together with its run's "

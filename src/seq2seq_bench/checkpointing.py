@@ -45,7 +45,7 @@ class TrainingInterrupted(RuntimeError):
 class LastCheckpoint(L.Callback):
     def __init__(
         self,
-        dirpath: Path,
+        path: Path,
         every_n_train_steps: int | None = None,
         every_n_minutes: float | None = None,
     ) -> None:
@@ -53,7 +53,7 @@ class LastCheckpoint(L.Callback):
         for name, value in limits.items():
             if value is not None and value <= 0:
                 raise ValueError(f"checkpoint.{name}={value}: use a positive number or null")
-        self.path = Path(dirpath) / "last.ckpt"
+        self.path = Path(path)  # the run's last.ckpt (RunDir.last)
         self.every_n_train_steps = every_n_train_steps
         self.every_n_minutes = every_n_minutes
         self._saved_at = time.monotonic()

@@ -108,7 +108,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         save_last=False,  # LastCheckpoint owns last.ckpt
         save_top_k=1,
     )
-    last = LastCheckpoint(run_dir.checkpoints, **cfg.checkpoint)
+    last = LastCheckpoint(run_dir.last, **cfg.checkpoint)
     callbacks: list[L.Callback] = [checkpoint, last]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     if loggers:  # Lightning refuses a learning-rate monitor without a logger (logger=none)

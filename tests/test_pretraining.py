@@ -3,18 +3,21 @@ pretraining run's export starts a translation fine-tuning with any freezing stra
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
 import torch
 from hydra.utils import instantiate
+from omegaconf import open_dict
 from safetensors.torch import load_file
 
 from seq2seq_bench.checkpoint import load
-from seq2seq_bench.data.corpora import DataPathError, TextFilesCorpus
+from seq2seq_bench.checks import ConfigError
+from seq2seq_bench.data.corpora import DataPathError, SampleCorpus, TextFilesCorpus
 from seq2seq_bench.train import train
 
-from .backbone_helpers import compose
+from .backbone_helpers import build, compose, tiny_overrides
 from .conftest import compose_config
 
 OBJECTIVES = ["span_corruption", "bart", "mlm", "electra"]
@@ -132,3 +135,107 @@ def test_pretraining_reads_plain_text_files(tmp_path: Path) -> None:
     assert metrics["steps"] == 2
     with pytest.raises(DataPathError, match="text file not found"):
         TextFilesCorpus(str(tmp_path / "missing.txt"))
+
+
+# -- BERT's sentence-pair half: next-sentence and sentence-order prediction ---------------
+def documents_file(folder: Path) -> Path:
+    """Documents of 2-6 sentences of the sample's English, a blank line between two."""
+    sentences = [s for s, _ in SampleCorpus().iter_pairs()][::7][:1200]
+    folder.mkdir(parents=True, exist_ok=True)
+    path, documents, start = folder / "documents.txt", [], 0
+    for size in itertools.cycle([2, 5, 3, 6, 4]):
+        if start + size > len(sentences):
+            break
+        documents.append("\n".join(sentences[start : start + size]))
+        start += size
+    path.write_text("\n\n".join(documents) + "\n", encoding="utf-8")
+    return path
+
+
+def pretrain_on_documents(tmp_path: Path, backbone: str, objective: str, *extra: str) -> dict:
+    overrides = [
+        o
+        for o in tiny_overrides(backbone)
+        if not o.startswith(("data=", "data.corpus.", "data.extra_test_sets"))
+    ]
+    data = [
+        "data=text_files",
+        "data.corpus.documents=true",
+        f"data.corpus.paths=[{documents_file(tmp_path)}]",
+    ]
+    cfg = compose_config(tmp_path, [*overrides, *data, f"objective={objective}", *extra])
+    with open_dict(cfg):
+        cfg.paths.cache_dir = str(tmp_path / "cache")
+    return train(cfg)
+
+
+@pytest.mark.parametrize(
+    ("backbone", "objective"),
+    [
+        ("transformer_tiny", "nsp"),
+        ("transformer_tiny", "sop"),
+        ("transformer_tiny", "bert"),
+        ("t5_tiny", "bert"),
+        ("bart_tiny", "sop"),
+        ("bert_encoder", "bert"),
+    ],
+)
+def test_sentence_pair_objectives_pretrain_any_backbone_and_export_it_without_the_head(
+    tmp_path: Path, backbone: str, objective: str
+) -> None:
+    metrics = pretrain_on_documents(tmp_path, backbone, objective, "trainer.log_every_n_steps=1")
+    task = "sop" if objective == "sop" else "nsp"
+    test = metrics["test"]["test"]
+    assert metrics["steps"] == 2 and 0 <= test[f"{task}_acc"] <= 100 and "bleu" not in test
+    out = Path(metrics["output_dir"])
+    curves = (out / "csv" / "metrics.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert f"val/{task}_acc" in curves.split(",")
+    if objective == "bert":  # MLM and the sentence loss, each logged
+        assert {"train/mlm_loss", f"train/{task}_loss"} <= set(curves.split(","))
+    export = load_file(out / "model" / "model.safetensors")
+    assert not any(k.startswith(("pooler", "classifier", "segment_b")) for k in export)
+    checkpoint = load(out / "checkpoints" / "last.ckpt").model.state_dict()
+    assert all(torch.equal(checkpoint[k], v) for k, v in export.items())
+
+
+def test_a_sentence_pair_pretraining_starts_translation_fine_tuning(tmp_path: Path) -> None:
+    pretrained = Path(
+        pretrain_on_documents(tmp_path / "bert", "transformer_tiny", "bert")["output_dir"]
+    )
+    cfg = compose(
+        tmp_path, "transformer_tiny", "model.init=pretrained", f"model.pretrained={pretrained}"
+    )
+    metrics = train(cfg)
+    assert metrics["steps"] == 2 and "bleu" in metrics["test"]["test"]
+    encoder = {
+        k: v
+        for k, v in load_file(pretrained / "model" / "model.safetensors").items()
+        if k.startswith("encoder.")
+    }
+    started = instantiate(cfg.model)
+    tokenizers = started.tokenizers(lambda: pytest.fail("the pretrained run brings its tokenizer"))
+    loaded = started(tokenizers=tokenizers).state_dict()
+    assert encoder and all(torch.equal(loaded[k], v) for k, v in encoder.items())
+
+
+@pytest.mark.parametrize("objective", ["nsp", "sop", "bert"])
+def test_sentence_pair_objectives_refuse_a_corpus_without_documents(
+    tmp_path: Path, objective: str
+) -> None:
+    cfg = compose(tmp_path, "transformer_tiny", f"objective={objective}")  # Tatoeba-style TSV
+    with pytest.raises(ConfigError, match="needs documents.*data.corpus.documents=true"):
+        train(cfg)
+
+
+@pytest.mark.parametrize(
+    ("objective", "strategy"), [("electra", "decoder"), ("sop", "lora"), ("bert", "encoder")]
+)
+def test_a_freezing_strategy_freezes_the_backbone_and_the_objective_parts_train(
+    objective: str, strategy: str
+) -> None:
+    model, _, _ = build("transformer_tiny", f"objective={objective}", f"freeze={strategy}")
+    added = [(n, p) for n, p in model.named_parameters() if not n.startswith("seq2seq.")]
+    assert added and all(p.requires_grad for _, p in added)  # generator / head / segments
+    backbone = dict(model.seq2seq.named_parameters())
+    frozen = [n for n, p in backbone.items() if not p.requires_grad]
+    assert frozen and len(frozen) < len(backbone)

@@ -3,6 +3,7 @@
     python experiments/objectives/run.py                     # the study as in REPORT.md
     python experiments/objectives/run.py --quick             # a tiny end-to-end check
     python experiments/objectives/run.py --report-only       # re-collect finished runs
+    python experiments/objectives/run.py --objectives mlm bert sop --documents docs.txt
 
 For each seed, one small Transformer (conf/experiment/objectives.yaml) is pretrained with
 each objective for the same number of steps at the same token budget per batch, on the
@@ -37,6 +38,7 @@ from seq2seq_bench.report import write_report as sweep_report  # noqa: E402
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 NONE = "none"
+DOCUMENT_OBJECTIVES = ("nsp", "sop", "bert")
 
 
 @dataclass
@@ -48,18 +50,34 @@ class Job:
     process: subprocess.Popen | None = field(default=None, repr=False)
 
 
+def pretraining_data(objective: str, args: argparse.Namespace) -> list[str]:
+    """NSP, SOP and BERT's MLM+NSP read adjacent sentences of documents, which Tatoeba has
+    not: they pretrain on `--documents` (one sentence per line, a blank line between two
+    documents); the other objectives on Tatoeba's monolingual sides."""
+    if objective not in DOCUMENT_OBJECTIVES:
+        return []
+    return [
+        "data=text_files",
+        "data.corpus.documents=true",
+        f"data.corpus.paths=[{args.documents}]",
+        "data.extra_test_sets=null",
+    ]
+
+
 def jobs(args: argparse.Namespace, out: Path) -> list[Job]:
     pretrain_dir = args.pretrain_dir
     common = ["experiment=objectives", "progress_bar=none", *args.override]
     planned: list[Job] = []
     for seed in args.seeds:
         for objective in args.objectives:
+            data = pretraining_data(objective, args)
             planned.append(
                 Job(
                     f"pretrain/{objective}-seed{seed}",
                     pretrain_dir / f"{objective}-seed{seed}",
                     [
-                        *common,
+                        *(o for o in common if not (data and o.startswith("data="))),
+                        *data,
                         f"objective={objective}",
                         f"seed={seed}",
                         "run_test=false",
@@ -226,11 +244,22 @@ def main() -> None:
         help="pretraining runs (default: OUT/pretrain; finished "
         "runs are reused, so a second study can fine-tune the first one's checkpoints)",
     )
+    parser.add_argument(
+        "--documents",
+        type=Path,
+        help="a document corpus (one sentence per line, blank line between documents) for "
+        "the objectives that need one: nsp, sop, bert",
+    )
     parser.add_argument("--report", type=Path, default=HERE / "REPORT.md")
     parser.add_argument("--quick", action="store_true", help="a few steps, into a temp dir")
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("-o", "--override", action="append", default=[], help="key=value")
     args = parser.parse_args()
+    needing = [o for o in args.objectives if o in DOCUMENT_OBJECTIVES]
+    if needing and args.documents is None:
+        parser.error(f"{', '.join(needing)} pretrain on documents: give --documents FILE")
+    if args.documents is not None:
+        args.documents = args.documents.resolve()
     if args.quick:
         args.pretrain_steps, args.finetune_steps, args.seeds = 3, 3, [1]
         args.out = Path(os.environ.get("TMPDIR", "/tmp")) / "objectives-quick"

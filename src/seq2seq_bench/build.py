@@ -4,8 +4,8 @@
 The order is fixed by what each step needs: the objective decides what the data becomes;
 the backbone decides which tokenizers the data is read with (a pretrained model brings
 its own, a model from scratch takes the corpus tokenizer); the model is built for those
-tokenizers, the objective may wrap it (ELECTRA's generator), the freezing strategy then
-freezes or wraps it (LoRA); the module gets all of it through its constructor. Checkpoint
+tokenizers, the freezing strategy freezes parts of it or wraps it (LoRA), and the
+objective may wrap that for pretraining (ELECTRA's generator, NSP's head); the module gets all of it through its constructor. Checkpoint
 reloading rebuilds the model through `build_model`, so a checkpoint's parameter names
 always match what training saved.
 
@@ -26,9 +26,10 @@ from torch import nn
 
 from seq2seq_bench.checks import ConfigError, check_settings
 from seq2seq_bench.decoding import Decoding
-from seq2seq_bench.freezing import FreezeReport
+from seq2seq_bench.freezing import FreezeReport, report
 from seq2seq_bench.models.backbone import Backbone
 from seq2seq_bench.objectives.base import Objective
+from seq2seq_bench.objectives.sentence_pairs import NO_DOCUMENTS
 from seq2seq_bench.schedules import Schedule
 from seq2seq_bench.types import Tokenizers
 
@@ -37,7 +38,7 @@ from seq2seq_bench.types import Tokenizers
 class Model:
     """The trainable model as a run holds it, and what went into it."""
 
-    model: nn.Module  # the backbone, maybe wrapped by the objective and the freezing strategy
+    model: nn.Module  # the backbone, maybe wrapped by the freezing strategy and the objective
     backbone: Backbone
     objective: Objective
     frozen: FreezeReport
@@ -105,13 +106,20 @@ def build_model(
     backbone: Backbone | None = None,
     objective: Objective | None = None,
 ) -> Model:
-    """backbone -> the objective's `prepare_model` -> the freezing strategy."""
+    """backbone -> the freezing strategy -> the objective's `prepare_model`.
+
+    The strategy freezes parts of the backbone (or wraps it in LoRA adapters); what an
+    objective adds around it for pretraining (ELECTRA's generator, the NSP head) trains."""
     backbone = backbone if backbone is not None else instantiate(cfg.model)
     objective = objective if objective is not None else instantiate(cfg.objective)
     model = backbone(tokenizers=tokenizers)
-    model = objective.prepare_model(model, tokenizers)  # ELECTRA adds its generator
     model, frozen = instantiate(cfg.freeze)(model, backbone=backbone)  # may wrap (LoRA)
-    return Model(model, backbone, objective, frozen)
+    wrapped = objective.prepare_model(model, tokenizers)  # ELECTRA's generator, NSP's head
+    if wrapped is not model:  # the report counts what the run trains, the wrapper included
+        inside = next(name for name, module in wrapped.named_modules() if module is model)
+        names = [inside if n == "<model>" else f"{inside}.{n}" for n in frozen.eval_modules]
+        frozen = report(wrapped, frozen.strategy, names)
+    return Model(wrapped, backbone, objective, frozen)
 
 
 def build(cfg: DictConfig) -> Run:
@@ -124,6 +132,8 @@ def build(cfg: DictConfig) -> Run:
 
     objective: Objective = instantiate(cfg.objective)
     datamodule = instantiate(cfg.data, objective=objective, choose_tokenizers=backbone.tokenizers)
+    if objective.needs_documents and not datamodule.corpus.has_documents:
+        raise ConfigError(NO_DOCUMENTS.format(name=objective.name))
     tokenizers = datamodule.tokenizers
     model = build_model(cfg, tokenizers, backbone, objective)
     datamodule.setup("fit")

@@ -51,6 +51,7 @@ from seq2seq_bench.metrics import score_set
 from seq2seq_bench.rundir import RunDir, predictions_name, write_predictions
 from seq2seq_bench.significance import Predictions, compare
 from seq2seq_bench.tables import console, print_scores
+from seq2seq_bench.types import split_text
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def read_sets(
     pairs = [
         pair
         for pair in corpus.iter_pairs()
-        if split == "all" or split_of(pair[0], *fractions, salt) == split
+        if split == "all" or split_of(split_text(pair), *fractions, salt) == split
     ]
     limit = data.get("max_eval_pairs") if split != "all" else None
     sets = eval_sets({split: pairs}, limit, extra_sets)

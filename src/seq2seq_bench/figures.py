@@ -22,6 +22,8 @@ CURVES = (
     ("val/token_acc", "val token accuracy (%)"),
     ("val/ppl", "val perplexity (log scale)"),
     ("val/bleu", "val BLEU"),
+    ("val/nsp_acc", "val next-sentence accuracy (%)"),
+    ("val/sop_acc", "val sentence-order accuracy (%)"),
 )
 TIME = "val/train_time_sec"  # training seconds at each validation (validations excluded)
 

@@ -73,11 +73,11 @@ class Seq2SeqModule(L.LightningModule):
         self.test_results: dict[str, dict[str, Any]] = {}
         # nan_strategy="disable": a NaN stays NaN (the default drops it, so a model that only
         # outputs NaN would report loss 0.0 and perplexity 1.0)
+        sums = ("nll", "correct", "tokens")
+        if objective.sentence_task is not None:  # NSP/SOP: the head's predictions too
+            sums += ("sentence_correct", "sentences")
         self._sums = torch.nn.ModuleDict(
-            {
-                k: SumMetric(nan_strategy="disable", sync_on_compute=True)
-                for k in ("nll", "correct", "tokens")
-            }
+            {k: SumMetric(nan_strategy="disable", sync_on_compute=True) for k in sums}
         )
         self._decoded: list[tuple[int, str]] = []
         self.pairs_trained = 0  # training pairs this process has trained on (checkpointed)
@@ -226,6 +226,10 @@ class Seq2SeqModule(L.LightningModule):
         self._sums["nll"].update(nll)
         self._sums["correct"].update(correct)
         self._sums["tokens"].update(tokens)
+        if self.objective.sentence_task is not None:
+            correct, total = self.objective.sentence_counts(out)
+            self._sums["sentence_correct"].update(correct)
+            self._sums["sentences"].update(total)
         if not self.objective.is_translation or evalset is None:
             return
         rows = [
@@ -260,16 +264,18 @@ class Seq2SeqModule(L.LightningModule):
     ) -> tuple[dict[str, float], list[tuple[str, list[str], str]], dict[str, str]]:
         """The set's metrics, its (source, references, hypothesis) rows and the sacrebleu
         signatures of its scores."""
-        nll, correct, tokens = (
-            float(self._sums[k].compute()) for k in ("nll", "correct", "tokens")
-        )
+        sums = {k: float(metric.compute()) for k, metric in self._sums.items()}
         for metric in self._sums.values():
             metric.reset()
+        nll, correct, tokens = sums["nll"], sums["correct"], sums["tokens"]
         metrics = {
             "loss": nll / max(tokens, 1),
             "token_acc": 100.0 * correct / max(tokens, 1),
             "ppl": perplexity(nll / max(tokens, 1)),
         }
+        if self.objective.sentence_task is not None:
+            accuracy = 100.0 * sums["sentence_correct"] / max(sums["sentences"], 1)
+            metrics[f"{self.objective.sentence_task}_acc"] = accuracy
         decoded = self._gathered_decodes()
         rows: list[tuple[str, list[str], str]] = []
         signatures: dict[str, str] = {}

@@ -26,6 +26,8 @@ COLUMNS = (
     "chrf",
     "bleu_first_ref",
     "chrf_first_ref",
+    "nsp_acc",
+    "sop_acc",
     "sent/s",
 )
 

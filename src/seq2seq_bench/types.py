@@ -18,6 +18,38 @@ class Example:
     input_ids: list[int]
     labels: list[int]
     index: int = -1  # position in an evaluation set, for mapping back to references
+    # sentence-pair objectives (NSP/SOP) only: the segment of each input token (0 = A,
+    # 1 = B) and what the sentence-level head must predict (1 = B follows A)
+    segments: list[int] | None = None
+    sentence_label: int | None = None
+
+
+class DocumentPair(tuple[str, str]):
+    """Two adjacent sentences of one document, read as a (source, target) pair, with the
+    document they come from: what next-sentence and sentence-order prediction read.
+
+    It unpacks and compares as the plain pair, so every reader of pairs reads it; only the
+    sentence-pair objectives and the split look at `document` (a whole document lands in
+    one split, and a negative is never drawn from the pair's own document)."""
+
+    document: str
+
+    def __new__(cls, first: str, second: str, document: str) -> DocumentPair:
+        pair = super().__new__(cls, (first, second))
+        pair.document = document
+        return pair
+
+    def __getnewargs__(self) -> tuple[str, str, str]:  # type: ignore[override]
+        """Pickling (dataloader workers) rebuilds it with its document."""
+        return (self[0], self[1], self.document)
+
+    def __repr__(self) -> str:
+        return f"DocumentPair({self[0]!r}, {self[1]!r}, document={self.document!r})"
+
+
+def split_text(pair: tuple[str, str]) -> str:
+    """What decides a pair's split: its source sentence, or its whole document."""
+    return pair.document if isinstance(pair, DocumentPair) else pair[0]
 
 
 @dataclass

@@ -62,9 +62,16 @@ def collate(batch: list[Example], pad_token_id: int) -> dict[str, torch.Tensor]:
         attention_mask[row, : len(example.input_ids)] = 1
         labels[row, : len(example.labels)] = torch.tensor(example.labels)
     index = torch.tensor([e.index for e in batch], dtype=torch.long)
-    return {
+    collated = {
         "input_ids": input_ids,
         "attention_mask": attention_mask,
         "labels": labels,
         "index": index,
     }
+    if batch[0].segments is not None:  # sentence-pair objectives: segments padded with 0
+        segments = torch.zeros((len(batch), width_in), dtype=torch.long)
+        for row, example in enumerate(batch):
+            segments[row, : len(example.segments)] = torch.tensor(example.segments)
+        collated["segments"] = segments
+        collated["sentence_labels"] = torch.tensor([e.sentence_label for e in batch])
+    return collated

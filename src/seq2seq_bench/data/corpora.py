@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from seq2seq_bench.data.normalize import normalize_text
+from seq2seq_bench.types import DocumentPair
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,12 @@ class Corpus(ABC):
     """A source of (source, target) pairs; subclasses are Hydra `data.corpus` targets."""
 
     strict: bool = False
+
+    @property
+    def has_documents(self) -> bool:
+        """Whether the pairs are adjacent sentences of documents (`DocumentPair`s), which
+        next-sentence and sentence-order prediction need."""
+        return False
 
     @abstractmethod
     def iter_pairs(
@@ -252,45 +259,104 @@ class TextFilesCorpus(Corpus):
     """Plain text, one text per line, from one or more files: monolingual data for the
     pretraining objectives. Each line is yielded as the pair (text, text), so that every
     objective and the split read it like a parallel corpus; the pretraining objectives
-    read such a pair once whatever `objective.sides` says."""
+    read such a pair once whatever `objective.sides` says.
 
-    def __init__(self, paths: str | list[str], strict: bool = False) -> None:
+    ``documents=True`` reads the files as documents, one sentence per line, separated by
+    blank lines (and by the end of a file), as BERT's pretraining data is laid out. Each
+    two adjacent sentences of a document are then yielded as a `DocumentPair`, what
+    next-sentence and sentence-order prediction read: a pair never crosses a document
+    boundary, and a document of one sentence, which has no pair, is a counted skip."""
+
+    def __init__(
+        self, paths: str | list[str], strict: bool = False, documents: bool = False
+    ) -> None:
         names = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
         if not names:
             raise DataPathError("data.corpus.paths is empty: give one or more text files")
         self.paths = [_check_exists(Path(p), "text file") for p in names]
-        self.strict = strict
+        self.strict, self.documents = strict, documents
         self._fingerprint: str | None = None
 
-    def iter_pairs(
-        self, shard: int = 0, num_shards: int = 1, stats: ReadStats | None = None
-    ) -> Iterator[Pair]:
+    @property
+    def has_documents(self) -> bool:
+        return self.documents
+
+    def _lines(self) -> Iterator[tuple[int, Path, int, str | None]]:
+        """(index over all files, file, line number, text); text None if not UTF-8."""
         index = -1
         for path in self.paths:
             with open(path, "rb") as f:
                 for number, raw in enumerate(f, start=1):
                     index += 1
-                    if index % num_shards != shard:
-                        continue
-                    where = f"{path}:{number}"
                     try:
-                        text = decode_line(raw, number == 1)
+                        yield index, path, number, decode_line(raw, number == 1)
                     except UnicodeDecodeError:
-                        self._skip(stats, "undecodable bytes (not UTF-8)", where)
-                        continue
-                    if not text.strip():
-                        self._skip(stats, "blank line", where)
-                        continue
-                    pair = self._keep(text, text, stats, where)
-                    if pair is not None:
-                        yield pair
+                        yield index, path, number, None
+
+    def iter_pairs(
+        self, shard: int = 0, num_shards: int = 1, stats: ReadStats | None = None
+    ) -> Iterator[Pair]:
+        if not self.documents:
+            yield from self._texts(shard, num_shards, stats)
+            return
+        # a document cannot be cut between shards: each reads every line, shard 0 alone
+        # counts the skipped ones, and the pairs are dealt out round-robin
+        pairs = self._document_pairs(stats if shard == 0 else None)
+        for index, pair in enumerate(pairs):
+            if index % num_shards == shard:
+                if stats is not None:
+                    stats.kept += 1
+                yield pair
+
+    def _texts(self, shard: int, num_shards: int, stats: ReadStats | None) -> Iterator[Pair]:
+        for index, path, number, raw in self._lines():
+            if index % num_shards != shard:
+                continue
+            if raw is None:
+                self._skip(stats, "undecodable bytes (not UTF-8)", f"{path}:{number}")
+                continue
+            text = normalize_text(raw)
+            if not text:
+                self._skip(stats, "blank line", f"{path}:{number}")
+                continue
+            if stats is not None:
+                stats.kept += 1
+            yield text, text
+
+    def _document_pairs(self, stats: ReadStats | None) -> Iterator[DocumentPair]:
+        """Adjacent sentences of each document; a blank line or a file's end ends one."""
+        document: list[str] = []
+        name = ""
+
+        def pairs_of_document() -> Iterator[DocumentPair]:
+            if len(document) == 1:
+                self._skip(stats, "one-sentence document (no adjacent pair)", name)
+            for first, second in zip(document, document[1:], strict=False):
+                yield DocumentPair(first, second, name)
+
+        previous: Path | None = None
+        for _, path, number, raw in self._lines():
+            if raw is None:
+                self._skip(stats, "undecodable bytes (not UTF-8)", f"{path}:{number}")
+                continue
+            text = normalize_text(raw)
+            if not text or path != previous:
+                yield from pairs_of_document()
+                document = []
+            previous = path
+            if text:
+                if not document:
+                    name = f"{path.name}:{number}"  # a document is named by where it starts
+                document.append(text)
+        yield from pairs_of_document()
 
     def files(self) -> list[str]:
         return [str(p) for p in self.paths]
 
     def fingerprint(self) -> str:
         if self._fingerprint is None:
-            self._fingerprint = f"text-{_file_digest(*self.paths)}"
+            mode = "-documents" if self.documents else ""
+            self._fingerprint = f"text-{_file_digest(*self.paths)}{mode}"
         return self._fingerprint
 
 

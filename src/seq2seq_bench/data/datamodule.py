@@ -9,6 +9,7 @@ and a resumed run continues from it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,7 +28,7 @@ from seq2seq_bench.data.split import split_of
 from seq2seq_bench.data.tokenizer import cache_key, load_or_train
 from seq2seq_bench.data.train_set import PlannedTrainSet
 from seq2seq_bench.objectives.base import Objective
-from seq2seq_bench.types import Tokenizers
+from seq2seq_bench.types import Tokenizers, split_text
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +105,14 @@ class TranslationDataModule(L.LightningDataModule):
         self._resume: dict[str, int] | None = None  # the epoch and step a checkpoint saved
 
     # -- tokenizer ----------------------------------------------------------------------
-    def _split(self, source: str) -> str:
-        return split_of(source, self.val_fraction, self.test_fraction, self.split_salt)
+    def _split(self, pair: tuple[str, str]) -> str:
+        """By the source sentence, or by the whole document for a document corpus."""
+        return split_of(split_text(pair), self.val_fraction, self.test_fraction, self.split_salt)
 
     def _train_texts(self) -> Iterator[str]:
-        for source, target in self.corpus.iter_pairs():
-            if self._split(source) == "train":
-                yield source
-                yield target
+        for pair in self.corpus.iter_pairs():
+            if self._split(pair) == "train":
+                yield from pair
 
     @property
     def tokenizers(self) -> Tokenizers:
@@ -185,7 +186,7 @@ class TranslationDataModule(L.LightningDataModule):
             chunk.clear()
 
         for pair in self.corpus.iter_pairs(stats=read):
-            split = self._split(pair[0])
+            split = self._split(pair)
             per_split[split] += 1
             if split == "train":
                 chunk.append(pair)
@@ -277,7 +278,7 @@ class TranslationDataModule(L.LightningDataModule):
         """Deterministic, length-sorted batches of an eval set; `index` maps rows to pairs."""
         evalset = self.eval_sets[name]
         examples = self.objective.encode(evalset.pairs, self.tokenizers)
-        examples = [type(e)(e.input_ids, e.labels, i) for i, e in enumerate(examples)]
+        examples = [dataclasses.replace(e, index=i) for i, e in enumerate(examples)]
         pad = self.tokenizers.source.pad_token_id
         return [collate(b, pad) for b in token_budget_batches(examples, self.eval_max_tokens)]
 

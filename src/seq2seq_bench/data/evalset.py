@@ -28,14 +28,15 @@ class EvalSet:
     def from_pairs(cls, name: str, pairs: list[tuple[str, str]]) -> EvalSet:
         evalset = cls(name)
         position: dict[str, int] = {}
-        for source, target in pairs:
+        for pair in pairs:
+            source, target = pair
             seen = source in position
             if not seen:
                 position[source] = len(evalset.sources)
                 evalset.sources.append(source)
                 evalset.references.append([])
             evalset.references[position[source]].append(target)
-            evalset.pairs.append((source, target))
+            evalset.pairs.append(pair)  # as read: a DocumentPair keeps its document
             evalset.pair_source.append(position[source])
             evalset.pair_is_first.append(not seen)
         return evalset

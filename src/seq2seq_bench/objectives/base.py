@@ -29,6 +29,11 @@ class Objective(ABC):
     #: truncation of the model's input and labels, when the objective truncates them
     max_source_tokens: int | None = None
     max_target_tokens: int | None = None
+    #: True when the objective reads adjacent sentences of documents (`DocumentPair`s)
+    needs_documents: bool = False
+    #: a sentence-level task trained beside any token-level one ("nsp", "sop"): its
+    #: accuracy is reported as `val/<task>_acc` from `sentence_counts`
+    sentence_task: str | None = None
 
     @abstractmethod
     def encode(
@@ -81,3 +86,7 @@ class Objective(ABC):
             label_smoothing=label_smoothing,
         )
         return loss, {}
+
+    def sentence_counts(self, output: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """(correct, total) predictions of `sentence_task` in a batch's output."""
+        raise NotImplementedError(f"{type(self).__name__} has no sentence-level task")

@@ -4,6 +4,7 @@ pretraining run's export starts a translation fine-tuning with any freezing stra
 from __future__ import annotations
 
 import itertools
+import random
 from pathlib import Path
 
 import pytest
@@ -239,3 +240,54 @@ def test_a_freezing_strategy_freezes_the_backbone_and_the_objective_parts_train(
     backbone = dict(model.seq2seq.named_parameters())
     frozen = [n for n, p in backbone.items() if not p.requires_grad]
     assert frozen and len(frozen) < len(backbone)
+
+
+def topic_documents(path: Path) -> Path:
+    """1,500 documents, each about one of 60 topics (a word every sentence of it repeats),
+    their sentences in random order: whether B follows A is plain from the topic, while the
+    order of two sentences carries no signal at all."""
+    rng = random.Random(0)
+    filler = "the a one big small red blue old new good".split()
+    documents = []
+    for _ in range(1500):
+        topic = f"topic{rng.randrange(60)}"
+        sentences = [
+            f"{rng.choice(filler)} {topic} {rng.choice(filler)} {rng.choice(filler)} ."
+            for _ in range(rng.randint(2, 5))
+        ]
+        documents.append("\n".join(sentences))
+    path.write_text("\n\n".join(documents) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("task", "low", "high"), [("nsp", 90, 100), ("sop", 35, 65)])
+def test_nsp_learns_what_topic_gives_away_and_sop_does_not(
+    tmp_path: Path, task: str, low: float, high: float
+) -> None:
+    """ALBERT's argument, measured: NSP is solved from the topic alone (94 % after 750
+    steps of a 40 k-parameter model); SOP on the same documents stays at chance (50 %)."""
+    cfg = compose_config(
+        tmp_path,
+        [
+            "model=transformer_tiny",
+            f"objective={task}",
+            "data=text_files",
+            "data.corpus.documents=true",
+            f"data.corpus.paths=[{topic_documents(tmp_path / 'topics.txt')}]",
+            "data.vocab_size=400",
+            "data.max_tokens=2048",
+            "optimizer.lr=1e-3",
+            "trainer.max_steps=750",
+            "trainer.max_epochs=100",
+            "trainer.val_check_interval=750",
+            "trainer.check_val_every_n_epoch=null",
+            "trainer.accelerator=cpu",
+            "progress_bar=none",
+            "logger=none",
+            "run_test=false",
+        ],
+    )
+    metrics = train(cfg)
+    accuracy = metrics["val"][f"val/{task}_acc"]
+    print(f"{task}: val accuracy {accuracy:.1f} %")
+    assert low <= accuracy <= high

@@ -71,6 +71,14 @@ def test_an_empty_corpus_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+def test_a_validation_interval_longer_than_an_epoch_is_one_line(tmp_path: Path) -> None:
+    done = train_cli(["trainer.val_check_interval=100000"], tmp_path)
+    assert done.returncode == 1, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("train.py: error: trainer.val_check_interval=100000 is more than the")
+    assert "trainer.check_val_every_n_epoch=null" in last and "Traceback" not in done.stderr
+
+
 def test_a_truncated_safetensors_file_is_a_load_error(tmp_path: Path) -> None:
     model, tokenizers, _ = build("t5_tiny")
     model.save_pretrained(tmp_path / "t5")

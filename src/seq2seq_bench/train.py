@@ -23,6 +23,7 @@ from omegaconf import DictConfig
 
 from seq2seq_bench.build import build
 from seq2seq_bench.checkpointing import AtomicCheckpointIO, LastCheckpoint, TrainingInterrupted
+from seq2seq_bench.checks import ConfigError
 from seq2seq_bench.cli import CONF_DIR, user_errors
 from seq2seq_bench.environment import describe_environment
 from seq2seq_bench.export import save_export
@@ -84,6 +85,18 @@ def choose_test_weights(
     return None if better else best
 
 
+def check_validation_interval(trainer: L.Trainer, batches: int) -> None:
+    """A step interval longer than an epoch never validates within one; Lightning says so
+    from deep inside `fit`, after the model, data and loggers are set up."""
+    interval = trainer.val_check_interval
+    if isinstance(interval, int) and trainer.check_val_every_n_epoch and interval > batches:
+        raise ConfigError(
+            f"trainer.val_check_interval={interval} is more than the {batches} training "
+            "batches of an epoch here: add trainer.check_val_every_n_epoch=null to validate "
+            f"every {interval} steps across epochs, or give a fraction of an epoch (0.5)"
+        )
+
+
 @closes_wandb_run  # one W&B run per call, closed even when training fails
 def train(cfg: DictConfig) -> dict[str, Any]:
     if (finished := finished_run(cfg)) is not None:  # a re-run sweep skips finished jobs
@@ -124,6 +137,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         precision=run.precision,
         default_root_dir=str(run_dir.root),
         plugins=AtomicCheckpointIO(),  # one plugin, not a list: Hydra would make it a ListConfig
+    )
+    check_validation_interval(
+        trainer, datamodule.batches_per_epoch(trainer.world_size, trainer.accumulate_grad_batches)
     )
     if trainer.is_global_zero:
         run_dir.save_config(cfg)

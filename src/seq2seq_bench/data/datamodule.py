@@ -222,12 +222,13 @@ class TranslationDataModule(L.LightningDataModule):
         )
 
     # -- loaders ------------------------------------------------------------------------
-    def _plan(self, world: int, rank: int = 0) -> PlannedTrainSet:
+    def _plan(self, world: int, rank: int = 0, accumulate: int | None = None) -> PlannedTrainSet:
         """The train set of one rank. ``data.max_tokens`` is the token budget of one
         optimizer step, whatever the number of processes and accumulated batches: each
         batch gets its share, so a run on 1 device and on 8 trains with the same global
         batch (and the same number of pairs per epoch)."""
-        accumulate = self.trainer.accumulate_grad_batches if self.trainer is not None else 1
+        if accumulate is None:
+            accumulate = self.trainer.accumulate_grad_batches if self.trainer is not None else 1
         return PlannedTrainSet(
             self._train_pairs,
             self._train_costs,
@@ -239,6 +240,10 @@ class TranslationDataModule(L.LightningDataModule):
             rank=rank,
             world_size=world,
         )
+
+    def batches_per_epoch(self, world: int, accumulate: int) -> int:
+        """Training batches each of ``world`` processes reads in one epoch."""
+        return len(self._plan(world, accumulate=accumulate))
 
     def train_dataloader(self) -> DataLoader:
         rank = self.trainer.global_rank if self.trainer is not None else 0

@@ -1,16 +1,21 @@
 """`make bench`: run the benchmarks and write benchmarks/results/<name>.json and .md.
 
-Every number is a ratio against a peer measured in the same process on the same batches,
-so results from different machines (or a busy one) stay comparable.
+    python -m benchmarks.run                  # all of them
+    python -m benchmarks.run startup          # some (make bench ARGS=startup)
+
+Every speed is a ratio against a peer measured in the same process on the same batches,
+so results from different machines (or a busy one) stay comparable; start-up is in
+seconds (its targets are), with the machine load recorded beside it.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import objectives
+from benchmarks import objectives, startup
 from benchmarks.throughput import measure
 from seq2seq_bench.environment import describe_environment
 
@@ -25,15 +30,29 @@ SHAPES = {
 }
 
 
-def main() -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    rows = {name: measure(shape) for name, shape in SHAPES.items()}
+def metadata() -> dict:
     environment = describe_environment()
-    meta = {
+    return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         **environment,
         "machine": environment["device_name"],
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="run the benchmarks")
+    parser.add_argument("names", nargs="*", help=f"some of {', '.join(BENCHES)} (default: all)")
+    names = parser.parse_args().names or list(BENCHES)
+    if unknown := [n for n in names if n not in BENCHES]:
+        parser.error(f"unknown benchmark {', '.join(unknown)}: choose from {', '.join(BENCHES)}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    meta = metadata()
+    for name in names:
+        BENCHES[name](meta)
+
+
+def bench_throughput(meta: dict) -> None:
+    rows = {name: measure(shape) for name, shape in SHAPES.items()}
     (RESULTS / "throughput.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2))
     lines = [
         "# Training throughput: ours vs torch.nn.Transformer (same shape, same batches)",
@@ -50,6 +69,8 @@ def main() -> None:
     (RESULTS / "throughput.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
+
+def bench_objectives(meta: dict) -> None:
     encode = objectives.measure()
     (RESULTS / "objectives.json").write_text(
         json.dumps({"meta": meta, "results": encode}, indent=2)
@@ -67,6 +88,41 @@ def main() -> None:
         lines.append(f"| {name} | {r['pairs_per_sec']:,.0f} | {r['ratio']:.2f} |")
     (RESULTS / "objectives.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def bench_startup(meta: dict) -> None:
+    result = startup.measure()
+    (RESULTS / "startup.json").write_text(json.dumps({"meta": meta, "results": result}, indent=2))
+    lines = [
+        "# Start-up: `python train.py data=tatoeba model=transformer_base` to the first step",
+        "",
+        f"{meta['date']}, {meta['threads']} threads, {meta['machine']}, commit "
+        f"{str(meta['commit'])[:8]}; targets: warm <= 10 s, cold <= 20 s",
+        "",
+    ]
+    if "skipped" in result:
+        lines.append(result["skipped"])
+    else:
+        lines += [
+            "| cache | median s | min s | max s |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for state in startup.STATES:
+            r = result[state]
+            lines.append(
+                f"| {state} | {r['median_sec']:.1f} | {r['min_sec']:.1f} | {r['max_sec']:.1f} |"
+            )
+        other = result["other_cpu_percent"]
+        lines += [
+            "",
+            f"CPU busy with other work in the second before each run: median "
+            f"{other['median']:.0f} %, max {other['max']:.0f} %",
+        ]
+    (RESULTS / "startup.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+BENCHES = {"throughput": bench_throughput, "objectives": bench_objectives, "startup": bench_startup}
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from transformers import AutoTokenizer
 
+from seq2seq_bench.data.corpora import SampleCorpus
 from seq2seq_bench.data.tokenizer import (
     NUM_SENTINELS,
     cache_key,
@@ -11,6 +13,8 @@ from seq2seq_bench.data.tokenizer import (
     sentinel,
     train_tokenizer,
 )
+from seq2seq_bench.models.bert_encoder import minilm_dir
+from seq2seq_bench.objectives.base import token_ids
 
 from .conftest import EN_FR
 
@@ -52,3 +56,23 @@ def test_tokenizer_is_cached_by_key(tmp_path: Path) -> None:
 def test_too_small_vocab_is_refused() -> None:
     with pytest.raises(ValueError, match="too small"):
         train_tokenizer(TEXTS, vocab_size=100)
+
+
+@pytest.mark.parametrize("which", ["ours", "minilm"])
+@pytest.mark.parametrize("max_length", [4, 128])
+def test_token_ids_are_the_tokenizers_own_truncated_ids(which: str, max_length: int) -> None:
+    """The fast path of every objective's tokenization gives exactly what calling the
+    tokenizer gives, and leaves the tokenizer's truncation and padding as they were."""
+    pairs = list(SampleCorpus().iter_pairs())[:500]
+    texts = [t for pair in pairs for t in pair]
+    texts += ["", " ", "a " * 400, "<mask> </s> <pad> [CLS]", "Ça coûte 5 € — déjà ?", "\u202f!"]
+    if which == "ours":
+        tokenizer = train_tokenizer(texts[:600], vocab_size=400)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir()))
+    backend = tokenizer.backend_tokenizer
+    settings = (backend.truncation, backend.padding)  # as loaded: MiniLM's json pads
+    fast = token_ids(tokenizer, texts, max_length)  # first, before a call resets the backend
+    assert (backend.truncation, backend.padding) == settings
+    expected = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    assert fast == [list(x) for x in expected]

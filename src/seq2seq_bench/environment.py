@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import platform
 import subprocess
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import psutil
 import torch
 
 PACKAGES = ("torch", "transformers", "lightning", "datasets", "tokenizers", "sacrebleu")
@@ -62,3 +64,9 @@ def describe_environment(device: torch.device | str | None = None) -> dict[str, 
         "device_name": device_name,
         "threads": torch.get_num_threads(),
     }
+
+
+def seconds_since_start() -> float:
+    """Seconds since this process started: the start-up a user waits through (Python and
+    library imports included) before the first training step."""
+    return time.time() - psutil.Process().create_time()

@@ -12,6 +12,7 @@ s2s-translate and s2s-evaluate use too.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,10 +26,13 @@ from torchmetrics import SumMetric
 
 from seq2seq_bench.data.evalset import EvalSet
 from seq2seq_bench.decoding import Decoding, decode_batch, seeded
+from seq2seq_bench.environment import seconds_since_start
 from seq2seq_bench.metrics import perplexity, score_set, token_counts
 from seq2seq_bench.objectives.base import Objective
 from seq2seq_bench.schedules import Schedule
 from seq2seq_bench.types import LABEL_PAD, Tokenizers
+
+log = logging.getLogger(__name__)
 
 
 class NonFiniteError(RuntimeError):
@@ -89,6 +93,7 @@ class Seq2SeqModule(L.LightningModule):
         self._fit_ended: float | None = None
         self._validation_seconds = 0.0
         self._validation_started: float | None = None
+        self.startup_sec: float | None = None  # command to first training step, this process
 
     # -- the training clock -------------------------------------------------------------
     def train_seconds(self, now: float | None = None) -> float:
@@ -116,6 +121,11 @@ class Seq2SeqModule(L.LightningModule):
         self._validation_started = None
 
     # -- training -----------------------------------------------------------------------
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        if self.startup_sec is None:
+            self.startup_sec = seconds_since_start()
+            log.info("first training step %.1f s after the command started", self.startup_sec)
+
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[Any, torch.Tensor]:
         """The model's output and the labels its logits are scored against."""
         out = self.model(**self.objective.model_inputs(self.model, batch))

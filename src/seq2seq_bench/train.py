@@ -192,6 +192,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "steps": trainer.global_step,
         "batches": trainer.global_step * trainer.accumulate_grad_batches,
         "pairs_trained": pairs_trained,  # all processes; one epoch = data.train_pairs
+        "startup_sec": module.startup_sec,  # command to first training step (None: no step)
         "fit_time_sec": fit_time,
         "wall_time_sec": time.time() - started,
         "tested_weights": tested or "final",

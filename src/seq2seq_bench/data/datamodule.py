@@ -1,9 +1,9 @@
 """The LightningDataModule: tokenizer, one scan of the corpus, the planned train set, eval sets.
 
-`setup` reads the corpus once in order to (1) count kept and skipped lines per split,
-(2) hold the validation and test splits and the training pairs in memory, (3) measure each
-training pair's token cost, from which every epoch is planned (`plan.py`). Skipped lines are
-reported there, once. The position in the epoch is saved in every checkpoint (`state_dict`)
+`setup` reads the corpus once (`scan.py`, cached between runs) in order to (1) count kept
+and skipped lines per split, (2) hold the validation and test splits and the training pairs
+in memory, (3) measure each training pair's token cost, from which every epoch is planned
+(`plan.py`). Skipped lines are reported there, once per run. The position in the epoch is saved in every checkpoint (`state_dict`)
 and a resumed run continues from it.
 """
 
@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from seq2seq_bench.data.batching import collate, example_cost, token_budget_batches
-from seq2seq_bench.data.corpora import Corpus, EmptyDataError, ReadStats
+from seq2seq_bench.data.batching import collate, token_budget_batches
+from seq2seq_bench.data.corpora import Corpus, EmptyDataError
 from seq2seq_bench.data.evalset import EvalSet, eval_sets
+from seq2seq_bench.data.scan import cached_scan, scan, scan_key
 from seq2seq_bench.data.split import split_of
 from seq2seq_bench.data.tokenizer import cache_key, load_or_train
 from seq2seq_bench.data.train_set import PlannedTrainSet
@@ -161,65 +160,36 @@ class TranslationDataModule(L.LightningDataModule):
         if self.eval_sets:
             return
         tokenizers = self.tokenizers
-        read = ReadStats()
-        per_split: Counter[str] = Counter()
-        held_out: dict[str, list[tuple[str, str]]] = {"val": [], "test": []}
-        costs: list[int] = []
-        chunk: list[tuple[str, str]] = []
-        truncated = 0
-
-        train_pairs: list[tuple[str, str]] = []
-        noise = np.random.default_rng(self.seed)  # lengths only: any noise will do
-
-        def flush() -> None:
-            """The cost of each pair, what the epoch plan batches by. An objective that
-            packs several texts into one example (span corruption) is asked pair by pair."""
-            nonlocal truncated
-            examples = self.objective.encode(chunk, tokenizers, noise)
-            if len(examples) != len(chunk):
-                examples = [self.objective.encode([p], tokenizers, noise) for p in chunk]
-                examples = [max(e, key=example_cost) if e else None for e in examples]
-            for example in examples:
-                costs.append(example_cost(example) if example is not None else 1)
-                truncated += example is not None and self._is_truncated(example)
-            train_pairs.extend(chunk)
-            chunk.clear()
-
-        for pair in self.corpus.iter_pairs(stats=read):
-            split = self._split(pair)
-            per_split[split] += 1
-            if split == "train":
-                chunk.append(pair)
-                if len(chunk) >= 2048:
-                    flush()
-            else:
-                held_out[split].append(pair)
-        flush()
+        split_settings = {
+            "val": self.val_fraction,
+            "test": self.test_fraction,
+            "salt": self.split_salt,
+        }
+        key = scan_key(self.corpus, split_settings, self.objective, tokenizers, self.seed)
+        found = cached_scan(
+            self.cache_dir,
+            key,
+            lambda: scan(self.corpus, self._split, self.objective, tokenizers, self.seed),
+        )
+        read = found.read
         if read.total_skipped:
             log.warning("skipped %d malformed lines: %s", read.total_skipped, dict(read.skipped))
-        if not costs:
+        if not found.costs:
             raise EmptyDataError(
                 "the training split is empty: check the corpus and data.val_fraction / "
                 "data.test_fraction"
             )
-        self.eval_sets = eval_sets(held_out, self.max_eval_pairs, self.extra_test_sets)
-        self._train_pairs, self._train_costs = train_pairs, costs
+        self.eval_sets = eval_sets(found.held_out, self.max_eval_pairs, self.extra_test_sets)
+        self._train_pairs, self._train_costs = found.train_pairs, found.costs
         self.stats = {
             "read": read.as_dict(),
-            "pairs": dict(per_split),
-            "train_truncated": truncated,
+            "pairs": dict(found.per_split),
+            "train_truncated": found.truncated,
             "distinct_sources": {k: len(v.sources) for k, v in self.eval_sets.items()},
-            "train_pairs": len(train_pairs),
+            "train_pairs": len(found.train_pairs),
             "batches_per_epoch": self._plan(world=1).steps,  # in 1 process
         }
         log.info("data: %s", self.stats)
-
-    def _is_truncated(self, example: Any) -> bool:
-        limits = (self.objective.max_source_tokens, self.objective.max_target_tokens)
-        return any(
-            limit is not None and len(ids) >= limit
-            for ids, limit in zip((example.input_ids, example.labels), limits, strict=True)
-        )
 
     # -- loaders ------------------------------------------------------------------------
     def _plan(self, world: int, rank: int = 0, accumulate: int | None = None) -> PlannedTrainSet:

@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 from transformers import PreTrainedTokenizerBase
 
-from seq2seq_bench.objectives.base import Objective
+from seq2seq_bench.objectives.base import Objective, token_ids
 from seq2seq_bench.types import Example, Tokenizers
 
 SIDES = ("source", "target", "both")
@@ -134,7 +134,7 @@ class DenoisingObjective(Objective):
         if not texts:  # transformers < 5.6 fails on an empty batch
             return []
         tokenizer = tokenizers.source
-        encoded = tokenizer(texts, truncation=True, max_length=self.max_tokens)["input_ids"]
+        encoded = token_ids(tokenizer, texts, self.max_tokens)
         special = frozenset(tokenizer.all_special_ids) - {tokenizer.unk_token_id}  # unk: text
         framed = [
             (split_frame(list(ids), special), text)

@@ -84,7 +84,12 @@ class SentencePairObjective(Objective):
             random_fraction,
         )
         self.sentence_weight, self.max_tokens, self.seed = sentence_weight, max_tokens, seed
-        self.kept_in_order = 0  # NSP pairs whose batch had no other document to draw from
+        self._kept_in_order = 0  # NSP pairs whose batch had no other document to draw from
+
+    @property
+    def kept_in_order(self) -> int:
+        """NSP pairs left positive: their batch had no sentence of another document."""
+        return self._kept_in_order
 
     @property
     def name(self) -> str:
@@ -115,17 +120,17 @@ class SentencePairObjective(Objective):
         ids = tokenizer(texts, add_special_tokens=False, truncation=True, max_length=half)
         ids = [list(x) for x in ids["input_ids"]]
         arranged: list[tuple[int, int, int]] = []  # (sentence A, sentence B, label)
-        kept_before = self.kept_in_order
+        kept_before = self._kept_in_order
         for i in range(len(pairs)):
             noise = rng if rng is not None else text_rng(self.seed, ids[2 * i] + ids[2 * i + 1])
             arranged.append(self.arrange(i, pairs, texts, noise))
-        if self.kept_in_order > kept_before:
+        if self._kept_in_order > kept_before:
             log.warning(
                 "nsp: %d pairs of a batch had no sentence from another document to draw a "
                 "negative from and were kept in order (%d in this process so far); give the "
                 "corpus more documents or raise data.max_tokens",
-                self.kept_in_order - kept_before,
-                self.kept_in_order,
+                self._kept_in_order - kept_before,
+                self._kept_in_order,
             )
         return self.examples(arranged, texts, ids, cls, sep, tokenizers, rng)
 
@@ -144,7 +149,7 @@ class SentencePairObjective(Objective):
             return b, a, 0
         other = self.negative(i, pairs, texts, noise)
         if other is None:
-            self.kept_in_order += 1
+            self._kept_in_order += 1
             return a, b, 1
         return a, other, 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seq2seq_bench.objectives.base import Objective
+from seq2seq_bench.objectives.base import Objective, token_ids
 from seq2seq_bench.types import Example, Tokenizers
 
 
@@ -31,12 +31,8 @@ class TranslationObjective(Objective):
     ) -> list[Example]:
         if not pairs:  # transformers < 5.6 fails on an empty batch
             return []
-        sources = tokenizers.source(
-            [self.source_text(s) for s, _ in pairs],
-            truncation=True,
-            max_length=self.max_source_tokens,
-        )["input_ids"]
-        targets = tokenizers.target(
-            [t for _, t in pairs], truncation=True, max_length=self.max_target_tokens
-        )["input_ids"]
-        return [Example(list(s), list(t)) for s, t in zip(sources, targets, strict=True)]
+        sources = token_ids(
+            tokenizers.source, [self.source_text(s) for s, _ in pairs], self.max_source_tokens
+        )
+        targets = token_ids(tokenizers.target, [t for _, t in pairs], self.max_target_tokens)
+        return [Example(s, t) for s, t in zip(sources, targets, strict=True)]

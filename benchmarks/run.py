@@ -15,7 +15,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import objectives, startup
+from benchmarks import engines, objectives, startup
 from benchmarks.throughput import measure
 from seq2seq_bench.environment import describe_environment
 
@@ -122,7 +122,41 @@ def bench_startup(meta: dict) -> None:
     print("\n".join(lines))
 
 
-BENCHES = {"throughput": bench_throughput, "objectives": bench_objectives, "startup": bench_startup}
+def bench_engines(meta: dict) -> None:
+    result = engines.measure()
+    (RESULTS / "engines.json").write_text(json.dumps({"meta": meta, "results": result}, indent=2))
+    lines = [
+        "# Decoding engines: CTranslate2 vs our generate() path (same model, same sentences)",
+        "",
+        f"{meta['date']}, {result['threads']} threads, {meta['machine']}, commit "
+        f"{str(meta['commit'])[:8]}; {result['run']}, its test split ({result['sentences']} "
+        "sentences); 3 interleaved repetitions, median (min-max)",
+        "",
+        "| decoding / engine | sentences/s | ratio to torch | identical to torch | BLEU |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name, r in result["rows"].items():
+        low, high = r["spread"]
+        lines.append(
+            f"| {name} | {r['sentences_per_sec']:.1f} ({low:.1f}-{high:.1f}) | "
+            f"{r['ratio_to_torch']:.2f} | {100 * r['identical_to_torch']:.1f} % | {r['bleu']:.2f} |"
+        )
+    other = result["other_cpu_percent"]
+    lines += [
+        "",
+        f"CPU busy with other work before each measurement: median {other['median']:.0f} %, "
+        f"max {other['max']:.0f} %",
+    ]
+    (RESULTS / "engines.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+BENCHES = {
+    "throughput": bench_throughput,
+    "objectives": bench_objectives,
+    "startup": bench_startup,
+    "engines": bench_engines,
+}
 
 
 if __name__ == "__main__":

@@ -22,10 +22,12 @@ from transformers import PreTrainedModel
 
 from seq2seq_bench.checkpoint import CheckpointError
 from seq2seq_bench.checks import ConfigError
+from seq2seq_bench.ctranslate2_engine import EngineError
 from seq2seq_bench.data.corpora import DataPathError, EmptyDataError, MalformedLineError
-from seq2seq_bench.decoding import DecodingError
+from seq2seq_bench.decoding import DecodingError, ExternalEngine
 from seq2seq_bench.models.pretrained import PretrainedLoadError
 from seq2seq_bench.rundir import RunDirError
+from seq2seq_bench.types import Tokenizers
 
 # The configs of train.py and the tools (S2S_CONF_DIR: another conf/ tree).
 CONF_DIR = os.environ.get("S2S_CONF_DIR", str(Path(__file__).resolve().parents[2] / "conf"))
@@ -47,6 +49,7 @@ USER_ERRORS = (
     MalformedLineError,
     PretrainedLoadError,
     RunDirError,
+    EngineError,
 )
 
 
@@ -92,6 +95,32 @@ def place(model: PreTrainedModel, device: str, dtype: str) -> PreTrainedModel:
     if target.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"device={device}, but no CUDA device is available; use device=cpu")
     return model.to(device=target, dtype=DTYPES[dtype])
+
+
+ENGINES = ("torch", "ctranslate2")
+
+
+def inference_model(
+    model: PreTrainedModel, tokenizers: Tokenizers, cfg: DictConfig
+) -> PreTrainedModel | ExternalEngine:
+    """The model the tools decode with: ``engine=torch`` (`generate()`, on ``device`` in
+    ``dtype``) or ``engine=ctranslate2`` (converted, in ``compute_type``)."""
+    engine = cfg.get("engine", "torch")
+    if engine == "torch":
+        return place(model, cfg.device, cfg.dtype)
+    if engine != "ctranslate2":
+        raise UsageError(f"engine={engine}: choose one of {', '.join(ENGINES)}")
+    if cfg.dtype != "float32":
+        raise UsageError(
+            f"dtype={cfg.dtype} is for engine=torch; CTranslate2 takes compute_type= "
+            "(default, int8, int8_float32, float16, bfloat16)"
+        )
+    from seq2seq_bench.ctranslate2_engine import CTranslate2Model
+
+    device = cfg.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return CTranslate2Model(model.eval(), tokenizers, str(cfg.compute_type), device)
 
 
 def show_progress(setting: bool | str, lines: int) -> bool:

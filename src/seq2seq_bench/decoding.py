@@ -16,6 +16,7 @@ teacher-forced pass, so they mean the same thing for every strategy and backbone
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -140,6 +141,22 @@ class Hypothesis:
     score: float | None = None  # log P(text | source) / length ** length_penalty
 
 
+class ExternalEngine(ABC):
+    """A model decoded by another engine than `generate()` (`engine=ctranslate2`): it takes
+    the same padded source ids and decoding settings and gives the same hypotheses."""
+
+    device: torch.device
+
+    @abstractmethod
+    def decode(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        decoding: Decoding,
+        scores: bool = False,
+    ) -> list[list[Hypothesis]]: ...
+
+
 def batches(
     lengths: list[int], batch_size: int, max_tokens: int, width: int
 ) -> Iterator[list[int]]:
@@ -211,7 +228,7 @@ def seeded(decoding: Decoding, device: torch.device) -> Iterator[None]:
 
 @torch.no_grad()
 def decode_batch(
-    model: PreTrainedModel,
+    model: PreTrainedModel | ExternalEngine,
     tokenizers: Tokenizers,
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
@@ -222,6 +239,8 @@ def decode_batch(
     test, s2s-translate and s2s-evaluate. Columns past the longest source are dropped."""
     width = max(int(attention_mask.sum(1).max()), 1)
     input_ids, attention_mask = input_ids[:, :width], attention_mask[:, :width]
+    if isinstance(model, ExternalEngine):
+        return model.decode(input_ids, attention_mask, decoding, scores)
     out = model.generate(
         input_ids=input_ids, attention_mask=attention_mask, **decoding.generate_kwargs()
     )
@@ -250,7 +269,7 @@ def decode_batch(
 
 
 def translate(
-    model: PreTrainedModel,
+    model: PreTrainedModel | ExternalEngine,
     tokenizers: Tokenizers,
     sentences: list[str],
     decoding: Decoding,

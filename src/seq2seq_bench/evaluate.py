@@ -37,7 +37,7 @@ from seq2seq_bench.cli import (
     CONF_DIR,
     USER_ERRORS,
     UsageError,
-    place,
+    inference_model,
     quiet_transformers,
     require,
     show_progress,
@@ -132,7 +132,7 @@ def evaluate(cfg: DictConfig, data_choice: str | None = None) -> dict[str, Any]:
     require(cfg, "ckpt")
     decoding = Decoding.from_dict(OmegaConf.to_container(cfg.decoding, resolve=True))
     loaded = load(cfg.ckpt, cfg.weights)
-    model = place(loaded.model, cfg.device, cfg.dtype)
+    model = inference_model(loaded.model, loaded.tokenizers, cfg)
     data, data_name = data_config(cfg, loaded, data_choice)
     sets, files = read_sets(data, cfg.split, cfg.extra_test_sets, cfg.max_pairs)
     given = cfg.get("data") is not None  # a reader on the command line, not the run's own
@@ -183,6 +183,8 @@ def evaluate(cfg: DictConfig, data_choice: str | None = None) -> dict[str, Any]:
         "decoding": decoding.as_dict(),
         "generate_kwargs": decoding.generate_kwargs(),
         "prefix": options["prefix"],
+        "engine": cfg.engine,
+        "compute_type": cfg.compute_type if cfg.engine == "ctranslate2" else None,
         "dtype": cfg.dtype,
         "batch_size": cfg.batch_size,
         "max_tokens": cfg.max_tokens,

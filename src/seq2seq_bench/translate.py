@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from seq2seq_bench.checkpoint import load
 from seq2seq_bench.cli import (
     CONF_DIR,
-    place,
+    inference_model,
     quiet_transformers,
     read_lines,
     require,
@@ -39,7 +39,7 @@ def run(cfg: DictConfig) -> None:
     require(cfg, "ckpt")
     decoding = Decoding.from_dict(OmegaConf.to_container(cfg.decoding, resolve=True))
     loaded = load(cfg.ckpt, cfg.weights)  # before reading stdin: a bad path fails at once
-    model = place(loaded.model, cfg.device, cfg.dtype)
+    model = inference_model(loaded.model, loaded.tokenizers, cfg)
     lines = read_lines(str(cfg.input))
     with_scores = bool(cfg.scores) or decoding.nbest > 1
     results = translate(

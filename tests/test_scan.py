@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from seq2seq_bench.data.corpora import TextFilesCorpus, TsvCorpus
+from seq2seq_bench.data.corpora import HFDatasetCorpus, TextFilesCorpus, TsvCorpus
 from seq2seq_bench.data.datamodule import TranslationDataModule
 from seq2seq_bench.objectives.base import Objective
 from seq2seq_bench.objectives.sentence_pairs import SentencePairObjective
@@ -103,3 +103,11 @@ def test_document_pairs_keep_their_document_through_the_cache(tmp_path: Path) ->
 
     first, second = read(), read()
     assert [p.document for p in second._train_pairs] == [p.document for p in first._train_pairs]
+
+
+def test_only_corpora_whose_content_is_fingerprinted_are_cached(tmp_path: Path) -> None:
+    local = tmp_path / "pairs.jsonl"
+    local.write_text('{"en": "Hi.", "fr": "Salut."}\n', encoding="utf-8")
+    assert HFDatasetCorpus("json", data_files=str(local)).content_fingerprinted
+    assert not HFDatasetCorpus("some/hub-dataset").content_fingerprinted  # may change upstream
+    assert TsvCorpus(local).content_fingerprinted

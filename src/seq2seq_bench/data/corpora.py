@@ -107,6 +107,13 @@ class Corpus(ABC):
     def fingerprint(self) -> str:
         """Changes whenever the pairs this corpus yields could change (content + settings)."""
 
+    @property
+    def content_fingerprinted(self) -> bool:
+        """Whether `fingerprint` covers the content itself (local files), so that what is
+        computed from the corpus may be cached under it; a hub dataset's may change under
+        the same name."""
+        return True
+
     @abstractmethod
     def files(self) -> list[str]:
         """Where the pairs come from (file paths, or a dataset id), for reports."""
@@ -427,6 +434,10 @@ class HFDatasetCorpus(Corpus):
                 for f in ([value] if isinstance(value, str) else value)
             ]
         return [str(f) for f in given]
+
+    @property
+    def content_fingerprinted(self) -> bool:
+        return not self.fingerprint().endswith("-hub")
 
     def fingerprint(self) -> str:
         files = self.data_files if isinstance(self.data_files, list) else [self.data_files]

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from seq2seq_bench.data.batching import collate, token_budget_batches
 from seq2seq_bench.data.corpora import Corpus, EmptyDataError
 from seq2seq_bench.data.evalset import EvalSet, eval_sets
-from seq2seq_bench.data.scan import cached_scan, scan, scan_key
+from seq2seq_bench.data.scan import CorpusScan, cached_scan, scan, scan_key
 from seq2seq_bench.data.split import split_of
 from seq2seq_bench.data.tokenizer import cache_key, load_or_train
 from seq2seq_bench.data.train_set import PlannedTrainSet
@@ -165,12 +165,15 @@ class TranslationDataModule(L.LightningDataModule):
             "test": self.test_fraction,
             "salt": self.split_salt,
         }
-        key = scan_key(self.corpus, split_settings, self.objective, tokenizers, self.seed)
-        found = cached_scan(
-            self.cache_dir,
-            key,
-            lambda: scan(self.corpus, self._split, self.objective, tokenizers, self.seed),
-        )
+
+        def compute() -> CorpusScan:
+            return scan(self.corpus, self._split, self.objective, tokenizers, self.seed)
+
+        if self.corpus.content_fingerprinted:
+            key = scan_key(self.corpus, split_settings, self.objective, tokenizers, self.seed)
+            found = cached_scan(self.cache_dir, key, compute)
+        else:  # a hub dataset: read it again rather than trust a scan of another revision
+            found = compute()
         read = found.read
         if read.total_skipped:
             log.warning("skipped %d malformed lines: %s", read.total_skipped, dict(read.skipped))

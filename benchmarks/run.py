@@ -39,6 +39,21 @@ def metadata() -> dict:
     }
 
 
+def publish(name: str, meta: dict, result: object, lines: list[str]) -> None:
+    """benchmarks/results/<name>.json (meta + raw result) and <name>.md (the table)."""
+    (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "results": result}, indent=2))
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def other_cpu(result: dict, when: str) -> str:
+    """The line that says whether the machine was idle while this was measured."""
+    other = result["other_cpu_percent"]
+    return (
+        f"CPU busy with other work {when}: median {other['median']:.0f} %, max {other['max']:.0f} %"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="run the benchmarks")
     parser.add_argument("names", nargs="*", help=f"some of {', '.join(BENCHES)} (default: all)")
@@ -53,7 +68,6 @@ def main() -> None:
 
 def bench_throughput(meta: dict) -> None:
     rows = {name: measure(shape) for name, shape in SHAPES.items()}
-    (RESULTS / "throughput.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2))
     lines = [
         "# Training throughput: ours vs torch.nn.Transformer (same shape, same batches)",
         "",
@@ -66,15 +80,11 @@ def bench_throughput(meta: dict) -> None:
         lines.append(
             f"| {name} | {r['params'] / 1e6:.1f} M | {r['ours']:.0f} | {r['peer_nn_transformer']:.0f} | {r['ratio']:.2f} |"
         )
-    (RESULTS / "throughput.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish("throughput", meta, rows, lines)
 
 
 def bench_objectives(meta: dict) -> None:
     encode = objectives.measure()
-    (RESULTS / "objectives.json").write_text(
-        json.dumps({"meta": meta, "results": encode}, indent=2)
-    )
     lines = [
         "# Objective encoding speed: pairs/s vs translation encoding (same pairs, 1 process)",
         "",
@@ -86,13 +96,11 @@ def bench_objectives(meta: dict) -> None:
     ]
     for name, r in encode.items():
         lines.append(f"| {name} | {r['pairs_per_sec']:,.0f} | {r['ratio']:.2f} |")
-    (RESULTS / "objectives.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish("objectives", meta, encode, lines)
 
 
 def bench_startup(meta: dict) -> None:
     result = startup.measure()
-    (RESULTS / "startup.json").write_text(json.dumps({"meta": meta, "results": result}, indent=2))
     lines = [
         "# Start-up: `python train.py data=tatoeba model=transformer_base` to the first step",
         "",
@@ -112,19 +120,12 @@ def bench_startup(meta: dict) -> None:
             lines.append(
                 f"| {state} | {r['median_sec']:.1f} | {r['min_sec']:.1f} | {r['max_sec']:.1f} |"
             )
-        other = result["other_cpu_percent"]
-        lines += [
-            "",
-            f"CPU busy with other work in the second before each run: median "
-            f"{other['median']:.0f} %, max {other['max']:.0f} %",
-        ]
-    (RESULTS / "startup.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+        lines += ["", other_cpu(result, "in the second before each run")]
+    publish("startup", meta, result, lines)
 
 
 def bench_engines(meta: dict) -> None:
     result = engines.measure()
-    (RESULTS / "engines.json").write_text(json.dumps({"meta": meta, "results": result}, indent=2))
     lines = [
         "# Decoding engines: CTranslate2 vs our generate() path (same model, same sentences)",
         "",
@@ -141,19 +142,12 @@ def bench_engines(meta: dict) -> None:
             f"| {name} | {r['sentences_per_sec']:.1f} ({low:.1f}-{high:.1f}) | "
             f"{r['ratio_to_torch']:.2f} | {100 * r['identical_to_torch']:.1f} % | {r['bleu']:.2f} |"
         )
-    other = result["other_cpu_percent"]
-    lines += [
-        "",
-        f"CPU busy with other work before each measurement: median {other['median']:.0f} %, "
-        f"max {other['max']:.0f} %",
-    ]
-    (RESULTS / "engines.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    lines += ["", other_cpu(result, "before each measurement")]
+    publish("engines", meta, result, lines)
 
 
 def bench_trainers(meta: dict) -> None:
     result = trainers.measure()
-    (RESULTS / "trainers.json").write_text(json.dumps({"meta": meta, "results": result}, indent=2))
     lines = [
         "# Training throughput: our loop vs Seq2SeqTrainer vs a plain PyTorch loop",
         "",
@@ -176,15 +170,12 @@ def bench_trainers(meta: dict) -> None:
             f"{r['ours_to_this']:.2f} | {r['padding_efficiency']:.2f} | "
             f"{r['peak_rss_mb'] / 1024:.1f} GB | {r['mfu']:.2f} |"
         )
-    other = result["other_cpu_percent"]
     lines += [
         "",
-        f"CPU busy with other work before each run: median {other['median']:.0f} %, "
-        f"max {other['max']:.0f} %. MFU: 6 FLOPs per matmul weight and real token "
-        "(attention scores left out) over the peak above.",
+        other_cpu(result, "before each run") + ". MFU: 6 FLOPs per matmul weight and real "
+        "token (attention scores left out) over the peak above.",
     ]
-    (RESULTS / "trainers.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish("trainers", meta, result, lines)
 
 
 BENCHES = {

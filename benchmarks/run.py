@@ -15,7 +15,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import engines, objectives, startup, trainers
+from benchmarks import engines, memory, objectives, startup, trainers
 from benchmarks.throughput import measure
 from seq2seq_bench.environment import describe_environment
 
@@ -178,12 +178,43 @@ def bench_trainers(meta: dict) -> None:
     publish("trainers", meta, result, lines)
 
 
+def bench_memory(meta: dict) -> None:
+    result = memory.measure()
+    budgets = [str(b) for b in memory.BUDGETS]
+    lines = [
+        "# Memory: peak RSS of training per backbone and token budget; the reader as data grows",
+        "",
+        f"{meta['date']}, {meta['threads']} threads, {meta['machine']}, commit "
+        f"{str(meta['commit'])[:8]}; our loop, {result['steps']} steps on Tatoeba after the "
+        "run is built as train.py builds it",
+        "",
+        "| backbone | " + " | ".join(f"data.max_tokens={b}" for b in budgets) + " |",
+        "| --- | " + " | ".join("---:" for _ in budgets) + " |",
+    ]
+    for backbone, peaks in result["training_peak_rss_mb"].items():
+        cells = " | ".join(f"{peaks[b] / 1024:.2f} GB" for b in budgets)
+        lines.append(f"| {backbone} | {cells} |")
+    reader = result["reader"]
+    if "skipped" in reader:
+        lines += ["", reader["skipped"]]
+    else:
+        lines += [
+            "",
+            f"Streaming reader (TsvCorpus.iter_pairs, every pair): Tatoeba "
+            f"{reader['1x']['pairs']:,} pairs, peak {reader['1x']['peak_rss_mb']:.0f} MB; "
+            f"repeated 10x, {reader['10x']['pairs']:,} pairs, peak "
+            f"{reader['10x']['peak_rss_mb']:.0f} MB: {reader['ratio']:.2f}x (target: within 1.20x)",
+        ]
+    publish("memory", meta, result, lines)
+
+
 BENCHES = {
     "throughput": bench_throughput,
     "objectives": bench_objectives,
     "startup": bench_startup,
     "engines": bench_engines,
     "trainers": bench_trainers,
+    "memory": bench_memory,
 }
 
 

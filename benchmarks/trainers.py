@@ -17,7 +17,7 @@ repetition. Throughput counts target tokens (labels that are not padding) per se
 training steps after warm-up; padding efficiency is real tokens / padded tokens, source
 and target together, over the measured steps.
 
-    python -m benchmarks.trainers <ours|plain|seq2seq_trainer> <model> <steps>   # one run
+    python -m benchmarks.trainers <ours|plain|seq2seq_trainer> <model> <steps> [max_tokens]
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def peak_gflops(size: int = 4096, repeats: int = 3) -> float:
     return 2 * size**3 / best / 1e9
 
 
-def config(model: str, work: Path) -> Any:
+def config(model: str, work: Path, max_tokens: int | None = None) -> Any:
     from hydra import compose, initialize_config_dir
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
@@ -121,7 +121,7 @@ def config(model: str, work: Path) -> Any:
     overrides = [
         f"model={model}",
         "data=tatoeba",
-        f"data.max_tokens={MODELS[model][0]}",
+        f"data.max_tokens={max_tokens or MODELS.get(model, (4096, 0))[0]}",
         f"optimizer.lr={LR}",
         f"optimizer.weight_decay={WEIGHT_DECAY}",
         f"module.label_smoothing={SMOOTHING}",
@@ -270,10 +270,10 @@ def run_seq2seq_trainer(cfg: Any, steps: int, work: Path) -> dict[str, float]:
     return meter.result() | {"batch_size": batch_size}
 
 
-def one(variant: str, model: str, steps: int) -> dict[str, float]:
+def one(variant: str, model: str, steps: int, max_tokens: int | None = None) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="s2s-trainers-") as folder:
         work = Path(folder)
-        cfg = config(model, work)
+        cfg = config(model, work, max_tokens)
         if variant == "ours":
             return run_ours(cfg, steps)
         if variant == "plain":
@@ -332,4 +332,5 @@ def measure(repetitions: int = 2) -> dict[str, Any]:
 
 if __name__ == "__main__":
     variant, model, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    print(json.dumps(one(variant, model, steps)))
+    budget = int(sys.argv[4]) if len(sys.argv) > 4 else None
+    print(json.dumps(one(variant, model, steps, budget)))

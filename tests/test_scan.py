@@ -4,14 +4,17 @@ cache entry, never a stale one."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from seq2seq_bench.data import normalize
 from seq2seq_bench.data.corpora import HFDatasetCorpus, TextFilesCorpus, TsvCorpus
 from seq2seq_bench.data.datamodule import TranslationDataModule
+from seq2seq_bench.data.scan import code_fingerprint
 from seq2seq_bench.objectives.base import Objective
 from seq2seq_bench.objectives.sentence_pairs import SentencePairObjective
 from seq2seq_bench.objectives.translation import TranslationObjective
@@ -111,3 +114,16 @@ def test_only_corpora_whose_content_is_fingerprinted_are_cached(tmp_path: Path) 
     assert HFDatasetCorpus("json", data_files=str(local)).content_fingerprinted
     assert not HFDatasetCorpus("some/hub-dataset").content_fingerprinted  # may change upstream
     assert TsvCorpus(local).content_fingerprinted
+
+
+def test_the_code_that_reads_and_measures_is_part_of_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cache written by another version of the reader (here: normalisation) is not read."""
+    before = code_fingerprint(TranslationObjective())
+    assert before != code_fingerprint(SentencePairObjective("nsp"))  # the objective's own code
+    edited = tmp_path / "normalize.py"
+    edited.write_text(Path(normalize.__file__).read_text(encoding="utf-8") + "\n# edited\n")
+    real = inspect.getfile
+    monkeypatch.setattr(inspect, "getfile", lambda m: str(edited) if m is normalize else real(m))
+    assert code_fingerprint(TranslationObjective()) != before

@@ -3,17 +3,20 @@ and each one's token cost, which every epoch is planned from.
 
 Costs need every training pair tokenized once: on Tatoeba that is ~13 s, paid by every run
 and sweep job before its first step. The result depends only on the corpus content, the
-split settings, the tokenizers and the objective's settings, so it is cached under a key
-made of exactly those (as the tokenizer is), in one pickle written atomically; a changed
-corpus file, tokenizer or objective setting is a new key, never a stale scan.
+split settings, the tokenizers and the objective's settings (and the code that reads and
+measures), so it is cached under a key made of exactly those, in one pickle written
+atomically; a changed corpus file, tokenizer, objective setting or reader code is a new key,
+never a stale scan.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import pickle
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -116,6 +119,21 @@ def objective_fingerprint(objective: Objective) -> dict[str, Any]:
     return {"class": kind, **json.loads(json.dumps(settings, sort_keys=True, default=repr))}
 
 
+def code_fingerprint(objective: Objective) -> str:
+    """The source of everything that decides what a scan holds: the readers, normalisation,
+    split, batching cost and scan code, and the objective's classes. A code change there is
+    a new key, so a cache written by another version of the code is never read back."""
+    from seq2seq_bench import types
+    from seq2seq_bench.data import batching, corpora, normalize, split
+
+    modules = {batching, corpora, normalize, split, types, sys.modules[__name__]}
+    modules |= {sys.modules[cls.__module__] for cls in type(objective).__mro__[:-1]}
+    h = hashlib.sha256()
+    for module in sorted(modules, key=lambda m: m.__name__):
+        h.update(Path(inspect.getfile(module)).read_bytes())
+    return h.hexdigest()
+
+
 def scan_key(
     corpus: Corpus,
     split_settings: dict[str, Any],
@@ -129,6 +147,7 @@ def scan_key(
             "corpus": corpus.fingerprint(),
             "split": split_settings,
             "objective": objective_fingerprint(objective),
+            "code": code_fingerprint(objective),
             "tokenizers": tokenizer_fingerprint(tokenizers),
             "seed": seed,
         },

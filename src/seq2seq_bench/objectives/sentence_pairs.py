@@ -246,4 +246,4 @@ class SentencePairObjective(Objective):
         """(correct, total) sentence-level predictions: `val/<task>_acc`."""
         predicted = output.sentence_logits.argmax(-1)
         correct = (predicted == output.sentence_labels).sum()
-        return correct, torch.tensor(output.sentence_labels.numel())
+        return correct, torch.tensor(output.sentence_labels.numel(), device=correct.device)

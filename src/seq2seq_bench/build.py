@@ -26,6 +26,7 @@ from torch import nn
 
 from seq2seq_bench.checks import ConfigError, check_settings
 from seq2seq_bench.decoding import Decoding
+from seq2seq_bench.encoder_cache import EncoderCache
 from seq2seq_bench.freezing import FreezeReport, report
 from seq2seq_bench.models.backbone import Backbone
 from seq2seq_bench.objectives.base import Objective
@@ -122,6 +123,26 @@ def build_model(
     return Model(wrapped, backbone, objective, frozen)
 
 
+def encoder_cache(
+    cfg: DictConfig, objective: Objective, datamodule: Any, tokenizers: Tokenizers, model: nn.Module
+) -> EncoderCache | None:
+    """The frozen encoder's outputs for the training pairs (`cache_encoder=true`), or None."""
+    if not cfg.get("cache_encoder"):
+        return None
+    if not objective.fixed_inputs:
+        raise ConfigError(
+            f"cache_encoder=true: objective={objective.name} noises its inputs anew every "
+            "epoch, so the encoder's outputs cannot be computed once (use objective=translation)"
+        )
+    examples = objective.encode(datamodule.train_pairs, tokenizers)
+    return EncoderCache.load_or_build(
+        cfg.paths.cache_dir,
+        model,
+        [e.input_ids for e in examples],
+        tokenizers.source.pad_token_id,
+    )
+
+
 def build(cfg: DictConfig) -> Run:
     """The run ``cfg`` describes, with its data read (the held-out sets and the epoch plan)."""
     from seq2seq_bench.module import Seq2SeqModule  # Lightning: training only
@@ -137,6 +158,7 @@ def build(cfg: DictConfig) -> Run:
     tokenizers = datamodule.tokenizers
     model = build_model(cfg, tokenizers, backbone, objective)
     datamodule.setup("fit")
+    cache = encoder_cache(cfg, objective, datamodule, tokenizers, model.model)
     module = Seq2SeqModule(
         model.model,
         tokenizers,
@@ -147,6 +169,7 @@ def build(cfg: DictConfig) -> Run:
         test_decoding=checked.test_decoding,
         eval_sets=datamodule.eval_sets,
         test_set_names=datamodule.test_set_names(),
+        encoder_cache=cache,
         **OmegaConf.to_container(cfg.module, resolve=True),
     )
     return Run(cfg, objective, datamodule, tokenizers, model, module, checked.precision)

@@ -26,6 +26,7 @@ from torchmetrics import SumMetric
 
 from seq2seq_bench.data.evalset import EvalSet
 from seq2seq_bench.decoding import Decoding, decode_batch, seeded
+from seq2seq_bench.encoder_cache import EncoderCache
 from seq2seq_bench.environment import seconds_since_start
 from seq2seq_bench.metrics import perplexity, score_set, token_counts
 from seq2seq_bench.objectives.base import Objective
@@ -67,6 +68,7 @@ class Seq2SeqModule(L.LightningModule):
         test_set_names: list[str],
         label_smoothing: float = 0.1,
         val_decode_limit: int | None = 500,
+        encoder_cache: EncoderCache | None = None,
     ) -> None:
         super().__init__()
         self.model, self.tokenizers, self.objective = model, tokenizers, objective
@@ -74,6 +76,7 @@ class Seq2SeqModule(L.LightningModule):
         self.val_decoding, self.test_decoding = val_decoding, test_decoding
         self.label_smoothing, self.val_decode_limit = label_smoothing, val_decode_limit
         self.eval_sets, self.test_set_names = dict(eval_sets), list(test_set_names)
+        self.encoder_cache = encoder_cache  # training batches skip the frozen encoder
         self.test_results: dict[str, dict[str, Any]] = {}
         # nan_strategy="disable": a NaN stays NaN (the default drops it, so a model that only
         # outputs NaN would report loss 0.0 and perplexity 1.0)
@@ -128,7 +131,10 @@ class Seq2SeqModule(L.LightningModule):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[Any, torch.Tensor]:
         """The model's output and the labels its logits are scored against."""
-        out = self.model(**self.objective.model_inputs(self.model, batch))
+        inputs = self.objective.model_inputs(self.model, batch)
+        if self.encoder_cache is not None and "pair_ids" in batch:  # a training batch
+            inputs = self.encoder_cache.model_inputs(inputs, batch["pair_ids"])
+        out = self.model(**inputs)
         return out, self.objective.scored_labels(out, batch)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:

@@ -9,6 +9,7 @@ it. A run dir holds:
     tokenizer/                the target (and shared) tokenizer, saved before training
     source_tokenizer/         the source tokenizer, when a backbone brings its own
     checkpoints/best.ckpt     the best validation; checkpoints/last.ckpt: where to resume
+    checkpoints/snapshots/    weight snapshots for checkpoint averaging (averaging.py)
     csv/metrics.csv           the CSV logger's curves
     metrics.json              the final numbers, written last: a run with it is finished
     predictions.tsv           test predictions (predictions_<set>.tsv for extra test sets)
@@ -132,6 +133,10 @@ class RunDir:
     @property
     def last(self) -> Path:
         return self.checkpoints / "last.ckpt"
+
+    @property
+    def snapshots(self) -> Path:
+        return self.checkpoints / "snapshots"
 
     @property
     def csv_dir(self) -> str:

@@ -21,6 +21,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
+from seq2seq_bench.averaging import WeightSnapshots, load_average, put_weights, trainable_weights
 from seq2seq_bench.build import build
 from seq2seq_bench.checkpointing import AtomicCheckpointIO, LastCheckpoint, TrainingInterrupted
 from seq2seq_bench.checks import ConfigError
@@ -85,6 +86,47 @@ def choose_test_weights(
     return None if better else best
 
 
+def test_average(
+    trainer: L.Trainer,
+    module: Seq2SeqModule,
+    datamodule: Any,
+    run_dir: RunDir,
+    last: int,
+    checkpoint: ModelCheckpoint,
+) -> dict[str, Any]:
+    """The mean of the last snapshots (checkpoint_average.last) if it validates at least as
+    well as the final weights, else the final weights: averaging a window in which the model
+    still improved fast can cost more than it smooths. Both validations are recorded, so each
+    run shows what averaging bought it; the last one logged is of the weights tested."""
+    final = trainer.validate(module, datamodule=datamodule, verbose=False)
+    record: dict[str, Any] = {"val_final": final[0] if final else {}, "used": False}
+    trainer.strategy.barrier()  # the first rank wrote the final snapshot
+    final_weights = trainable_weights(module.model)
+    record["steps"] = load_average(module.model, run_dir.snapshots, last)
+    if len(record["steps"]) < 2:
+        return record
+    averaged = trainer.validate(module, datamodule=datamodule, verbose=False)
+    record["val_average"] = averaged[0] if averaged else {}
+    ours, theirs = (
+        record["val_average"].get(checkpoint.monitor),
+        record["val_final"].get(checkpoint.monitor),
+    )
+    if ours is not None and theirs is not None:
+        record["used"] = ours >= theirs if checkpoint.mode == "max" else ours <= theirs
+    log.info(
+        "checkpoint average of steps %s: %s=%s against the final weights' %s: testing the %s",
+        record["steps"],
+        checkpoint.monitor,
+        ours,
+        theirs,
+        "average" if record["used"] else "final weights",
+    )
+    if not record["used"]:
+        put_weights(module.model, final_weights)
+        trainer.validate(module, datamodule=datamodule, verbose=False)
+    return record
+
+
 def check_validation_interval(trainer: L.Trainer, batches: int) -> None:
     """A step interval longer than an epoch never validates within one; Lightning says so
     from deep inside `fit`, after the model, data and loggers are set up."""
@@ -123,6 +165,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     )
     last = LastCheckpoint(run_dir.last, **cfg.checkpoint)
     callbacks: list[L.Callback] = [checkpoint, last]
+    average = cfg.get("checkpoint_average") or {}
+    if average.get("last"):
+        callbacks.append(WeightSnapshots(run_dir.snapshots, **average))
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     if loggers:  # Lightning refuses a learning-rate monitor without a logger (logger=none)
         callbacks.append(LearningRateMonitor(logging_interval="step"))
@@ -164,11 +209,18 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     trained = frozen.trainable_params > 0
     pairs_trained = module.pairs_trained_by_all()  # a collective: every rank calls it
-    tested = choose_test_weights(trainer, module, datamodule, checkpoint) if trained else None
+    averaged: dict[str, Any] | None = None
+    tested: str | None = None  # None: the weights in memory
+    if trained and average.get("last"):
+        averaged = test_average(trainer, module, datamodule, run_dir, average["last"], checkpoint)
+    elif trained:
+        tested = choose_test_weights(trainer, module, datamodule, checkpoint)
     # the last validation, the one choose_test_weights may add included (a budget stop)
     val_metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+    test_started = time.time()
     if cfg.get("run_test", True):
         trainer.test(module, datamodule=datamodule, ckpt_path=tested, verbose=False)
+    test_time = time.time() - test_started  # decoding every test set: outside a time budget
     if not trainer.is_global_zero:
         return {}
 
@@ -194,8 +246,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "pairs_trained": pairs_trained,  # all processes; one epoch = data.train_pairs
         "startup_sec": module.startup_sec,  # command to first training step (None: no step)
         "fit_time_sec": fit_time,
+        "test_time_sec": test_time,
         "wall_time_sec": time.time() - started,
-        "tested_weights": tested or "final",
+        "tested_weights": tested or ("average" if averaged and averaged["used"] else "final"),
+        "checkpoint_average": averaged,
         "environment": describe_environment(module.device),
     }
     metrics["time_per_epoch_sec"] = time_per_epoch(metrics)

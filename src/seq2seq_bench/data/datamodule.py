@@ -194,6 +194,11 @@ class TranslationDataModule(L.LightningDataModule):
         }
         log.info("data: %s", self.stats)
 
+    @property
+    def train_pairs(self) -> list[tuple[str, str]]:
+        """The training split, in the order `pair_ids` in training batches index."""
+        return self._train_pairs
+
     # -- loaders ------------------------------------------------------------------------
     def _plan(self, world: int, rank: int = 0, accumulate: int | None = None) -> PlannedTrainSet:
         """The train set of one rank. ``data.max_tokens`` is the token budget of one

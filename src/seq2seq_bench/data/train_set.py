@@ -67,7 +67,9 @@ class PlannedTrainSet(torch.utils.data.IterableDataset):
             return empty_step(pad)
         noise = np.random.default_rng([self.seed, self.epoch, number])
         examples = self.objective.encode([self.pairs[i] for i in batch], self.tokenizers, noise)
-        return collate(examples, pad) | {"pairs": torch.tensor(len(batch))}
+        # pair_ids: which training pairs these are (the encoder cache is indexed by them)
+        extra = {"pairs": torch.tensor(len(batch)), "pair_ids": torch.tensor(batch)}
+        return collate(examples, pad) | extra
 
 
 def empty_step(pad: int) -> dict[str, torch.Tensor]:

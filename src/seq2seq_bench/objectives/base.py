@@ -60,6 +60,9 @@ class Objective(ABC):
     #: a sentence-level task trained beside any token-level one ("nsp", "sop"): its
     #: accuracy is reported as `val/<task>_acc` from `sentence_counts`
     sentence_task: str | None = None
+    #: True when a pair's model input is the same at every epoch (no noise), so that a
+    #: frozen encoder's outputs for it can be computed once (`cache_encoder`)
+    fixed_inputs: bool = False
 
     @abstractmethod
     def encode(

@@ -12,6 +12,7 @@ class TranslationObjective(Objective):
     """``prefix`` is prepended to every source, as T5 expects ("translate English to French: ")."""
 
     is_translation = True
+    fixed_inputs = True
 
     def __init__(
         self, prefix: str = "", max_source_tokens: int = 128, max_target_tokens: int = 128

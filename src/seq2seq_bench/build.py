@@ -127,6 +127,7 @@ def encoder_cache(
     cfg: DictConfig, objective: Objective, datamodule: Any, tokenizers: Tokenizers, model: nn.Module
 ) -> EncoderCache | None:
     """The frozen encoder's outputs for the training pairs (`cache_encoder=true`), or None."""
+
     if not cfg.get("cache_encoder"):
         return None
     if not objective.fixed_inputs:

@@ -60,6 +60,11 @@ def print_summary(metrics: dict[str, Any]) -> None:
     )
 
 
+def at_least_as_good(score: float, other: float, mode: str) -> bool:
+    """Whether ``score`` validates at least as well as ``other`` (mode: max or min)."""
+    return score >= other if mode == "max" else score <= other
+
+
 def choose_test_weights(
     trainer: L.Trainer, module: Seq2SeqModule, datamodule: Any, checkpoint: ModelCheckpoint
 ) -> str | None:
@@ -79,7 +84,7 @@ def choose_test_weights(
     best_score = checkpoint.best_model_score
     if final is None or best_score is None:
         return best
-    better = final >= best_score if checkpoint.mode == "max" else final <= best_score
+    better = at_least_as_good(float(final), float(best_score), checkpoint.mode)
     log.info(
         "final weights %s=%.3f vs best.ckpt %.3f", checkpoint.monitor, final, float(best_score)
     )
@@ -112,7 +117,7 @@ def test_average(
         record["val_final"].get(checkpoint.monitor),
     )
     if ours is not None and theirs is not None:
-        record["used"] = ours >= theirs if checkpoint.mode == "max" else ours <= theirs
+        record["used"] = at_least_as_good(ours, theirs, checkpoint.mode)
     log.info(
         "checkpoint average of steps %s: %s=%s against the final weights' %s: testing the %s",
         record["steps"],

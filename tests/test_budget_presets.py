@@ -27,3 +27,20 @@ def test_budget_presets_compose_the_documented_recipe(tmp_path: Path) -> None:
     for key in ("paths", "hydra"):
         expected.pop(key, None)
     assert rest == expected
+
+
+def test_the_compared_recipes_differ_from_the_preset_only_where_they_say(tmp_path: Path) -> None:
+    """The plain and frozen-encoder recipes share the preset's data, clock and validation
+    cadence, so their curves of BLEU against minutes compare directly."""
+    half = compose_config(tmp_path, ["experiment=budget_30min"])
+    plain = compose_config(tmp_path, ["experiment=budget_30min_plain"])
+    frozen = compose_config(tmp_path, ["experiment=budget_30min_frozen"])
+    default = compose_config(tmp_path, ["data=tatoeba", "model=transformer_base"])
+    for recipe in (plain, frozen):
+        assert recipe.data == half.data and recipe.trainer == half.trainer
+        assert recipe.val_decoding == half.val_decoding and recipe.module == half.module
+    assert plain.model == default.model and plain.optimizer == default.optimizer
+    assert plain.checkpoint_average == default.checkpoint_average
+    assert frozen.model._target_.endswith("BertEncoderBackbone") and frozen.model.dropout == 0.0
+    assert frozen.freeze.name == "encoder" and frozen.cache_encoder is True
+    assert frozen.optimizer.lr == 1.0e-3 and frozen.checkpoint_average == half.checkpoint_average

@@ -49,8 +49,13 @@ def git_state(root: Path = PROJECT_ROOT) -> dict[str, Any]:
     return {"commit": commit, "dirty": None if changes is None else bool(changes)}
 
 
-def describe_environment(device: torch.device | str | None = None) -> dict[str, Any]:
-    """The block written as `environment` into metrics.json and eval.json."""
+def describe_environment(
+    device: torch.device | str | None = None, code: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The block written as `environment` into metrics.json and eval.json. `code`: the
+    `git_state()` taken when the run started; a training takes it then, because the
+    checkout may be committed or edited while it trains, and the record must name the code
+    that ran, not the code found at the end."""
     device = torch.device(device) if device is not None else torch.device("cpu")
     if device.type == "cuda":
         device_name = torch.cuda.get_device_name(device)
@@ -59,7 +64,7 @@ def describe_environment(device: torch.device | str | None = None) -> dict[str, 
     return {
         "python": platform.python_version(),
         **{package: package_version(package) for package in PACKAGES},
-        **git_state(),
+        **(code if code is not None else git_state()),
         "device": str(device),
         "device_name": device_name,
         "threads": torch.get_num_threads(),

@@ -26,7 +26,7 @@ from seq2seq_bench.build import build
 from seq2seq_bench.checkpointing import AtomicCheckpointIO, LastCheckpoint, TrainingInterrupted
 from seq2seq_bench.checks import ConfigError
 from seq2seq_bench.cli import CONF_DIR, user_errors
-from seq2seq_bench.environment import describe_environment
+from seq2seq_bench.environment import describe_environment, git_state
 from seq2seq_bench.export import save_export
 from seq2seq_bench.frozen_in_eval import FrozenInEval
 from seq2seq_bench.module import NonFiniteError, Seq2SeqModule
@@ -152,6 +152,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     resume_from = run_dir.claim(cfg.get("ckpt_path"), first_process=rank_zero_only.rank == 0)
     run_dir.root.mkdir(parents=True, exist_ok=True)
     started = time.time()
+    code = git_state()  # the code this process runs, whatever the checkout holds at the end
     L.seed_everything(cfg.seed, workers=True)
 
     run = build(cfg)
@@ -255,7 +256,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "wall_time_sec": time.time() - started,
         "tested_weights": tested or ("average" if averaged and averaged["used"] else "final"),
         "checkpoint_average": averaged,
-        "environment": describe_environment(module.device),
+        "environment": describe_environment(module.device, code),
     }
     metrics["time_per_epoch_sec"] = time_per_epoch(metrics)
     run_dir.write_metrics(metrics)

@@ -9,7 +9,6 @@ import wandb
 import yaml
 
 from seq2seq_bench.tracking import closes_wandb_run
-from seq2seq_bench import train as train_module
 from seq2seq_bench.train import train
 
 from .conftest import TINY, compose_config
@@ -49,13 +48,3 @@ def test_a_failing_run_still_closes_its_wandb_run(tmp_path: Path) -> None:
     assert wandb.run is None
     [run_dir] = (tmp_path / "wandb").glob("offline-run-*")
     assert read_offline_run(run_dir).exit_code == 1
-
-
-def test_metrics_name_the_code_the_run_started_with(tmp_path: Path, monkeypatch) -> None:
-    """A checkout committed or edited while a run trains must not relabel the run: the
-    commit is read when training starts, not when metrics.json is written."""
-    states = iter([{"commit": "a" * 40, "dirty": False}, {"commit": "b" * 40, "dirty": True}])
-    monkeypatch.setattr(train_module, "git_state", lambda: next(states))
-    metrics = train(compose_config(tmp_path, [*TINY, "trainer.max_steps=2", "run_test=false"]))
-    assert metrics["environment"]["commit"] == "a" * 40
-    assert metrics["environment"]["dirty"] is False

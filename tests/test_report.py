@@ -77,6 +77,22 @@ def test_curves_are_by_step_with_the_mean_train_loss_since_the_last_validation(
     assert validation_curves(tmp_path / "missing.csv").empty
 
 
+def test_repeated_validations_keep_the_last_scores_and_the_first_clock(tmp_path: Path) -> None:
+    """After a budget run stops, the final and the averaged weights are validated at the last
+    step, the tested ones last; the training clock stopped at the first of them (runs logged
+    before the clock fix wound it back by those validations)."""
+    rows = [
+        {"step": 9, "val/loss": 3.0, "val/bleu": 10.0, "val/train_time_sec": 100.0},
+        {"step": 12, "val/loss": 2.5, "val/bleu": 12.0, "val/train_time_sec": 130.0},
+        {"step": 12, "val/loss": 2.6, "val/bleu": 11.5, "val/train_time_sec": 123.0},
+        {"step": 12, "val/loss": 2.5, "val/bleu": 12.0, "val/train_time_sec": 116.0},
+    ]
+    pd.DataFrame(rows).to_csv(tmp_path / "metrics.csv", index=False)
+    curves = validation_curves(tmp_path / "metrics.csv")
+    assert list(curves["val/train_time_sec"]) == [100.0, 130.0]
+    assert list(curves["val/bleu"]) == [10.0, 12.0]
+
+
 def test_seeds_are_averaged_and_only_varying_overrides_are_columns(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     for lr, bleus in (("1e-3", (10.0, 20.0)), ("3e-3", (30.0, 30.0))):
@@ -209,3 +225,15 @@ def test_ignore_groups_runs_that_differ_only_in_an_environment_fact(tmp_path: Pa
     header, _, row = table_rows(report)
     assert "env.commit" not in header and row[header.index("runs")] == "2"
     assert "differ only in `env.commit` are grouped" in report.read_text()
+
+
+def test_a_measured_machine_speed_is_a_column_not_a_configuration(tmp_path: Path) -> None:
+    """Seeds of a time budget run on hosts of different speed stay one configuration; the
+    speed each was measured at is a number beside the steps it bought."""
+    base = {"transformers": "5.24.0", "threads": 2}
+    fake_run(tmp_path, ["seed=1"], bleu=10.0, environment=base | {"matmul_gflops": 300.0})
+    fake_run(tmp_path, ["seed=2"], bleu=12.0, environment=base | {"matmul_gflops": 120.0})
+    header, _, row = table_rows(write_report(tmp_path, tmp_path))
+    assert not any(column.startswith("env.") for column in header)
+    assert row[header.index("runs")] == "2"
+    assert row[header.index("matmul GFLOP/s")] == "210 ± 127"

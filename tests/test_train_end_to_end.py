@@ -13,6 +13,7 @@ import pytest
 import torch
 from omegaconf import open_dict
 
+from seq2seq_bench import train as train_module
 from seq2seq_bench.module import NonFiniteError
 from seq2seq_bench.rundir import RunDirError
 from seq2seq_bench.train import train
@@ -50,9 +51,24 @@ def test_run_writes_every_artefact(finished_run: tuple[Path, dict]) -> None:
     signatures = metrics["signatures"]["test"]  # one set of signatures per test set
     assert "tok:13a" in signatures["bleu"] and "nrefs:1" in signatures["bleu_first_ref"]
     assert_environment(metrics["environment"])
+    assert "matmul_gflops" not in metrics["environment"]  # measured for time budgets only
     rows = (out / "predictions.tsv").read_text(encoding="utf-8").splitlines()
     assert rows[0] == "source\treference\thypothesis\tother_references"
     assert len(rows) - 1 == metrics["data"]["distinct_sources"]["test"]
+
+
+def test_a_run_records_the_code_it_started_with_and_the_speed_its_clock_bought(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkout committed or edited while a run trains must not relabel it: the commit is
+    read when training starts, not when metrics.json is written. A run against the clock
+    records how fast the machine was, the figure that says what its minutes were worth."""
+    states = iter([{"commit": "a" * 40, "dirty": False}, {"commit": "b" * 40, "dirty": True}])
+    monkeypatch.setattr(train_module, "git_state", lambda: next(states))
+    budget = ["trainer.max_steps=2", "++trainer.max_time=00:00:05:00", "run_test=false"]
+    environment = train(compose_config(tmp_path, [*TINY, *budget]))["environment"]
+    assert (environment["commit"], environment["dirty"]) == ("a" * 40, False)
+    assert environment["matmul_gflops"] > 0
 
 
 def test_loss_falls(finished_run: tuple[Path, dict]) -> None:
@@ -105,6 +121,25 @@ def test_a_diverged_run_stops_loudly_and_writes_no_result(tmp_path: Path) -> Non
     out = Path(cfg.paths.output_dir)
     assert not (out / "metrics.json").exists()
     assert not (out / "model").exists()
+
+
+def test_validations_after_training_do_not_wind_the_training_clock_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The clock of the by-minutes curves: validations excluded while training, stopped when
+    fit ends. A budget run validates the final and the averaged weights after that; those
+    validations once counted against training time, so its last points went back in time."""
+    now = iter([0.0, 10.0, 12.0, 20.0, 30.0, 40.0, 50.0])
+    monkeypatch.setattr("seq2seq_bench.module.time.perf_counter", lambda: next(now))
+    module = plain_module(torch.nn.Linear(1, 1), tokenizers=None)
+    module.on_train_start()  # 0
+    module.on_validation_start()  # 10
+    module.on_validation_end()  # 12: 2 s of validation while training
+    module.on_train_end()  # 20
+    module.on_validation_start()  # 30: after fit
+    assert module.train_seconds(module._validation_started) == 18.0
+    module.on_validation_end()  # 40
+    assert module.train_seconds() == 18.0  # at 50
 
 
 def test_evaluation_keeps_nan_as_nan() -> None:

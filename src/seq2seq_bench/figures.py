@@ -16,6 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from seq2seq_bench.runs import TRAIN_CLOCK  # noqa: E402
+
 CURVES = (
     ("train/loss", "train loss"),
     ("val/loss", "val loss"),
@@ -25,7 +27,7 @@ CURVES = (
     ("val/nsp_acc", "val next-sentence accuracy (%)"),
     ("val/sop_acc", "val sentence-order accuracy (%)"),
 )
-TIME = "val/train_time_sec"  # training seconds at each validation (validations excluded)
+TIME = TRAIN_CLOCK  # training seconds at each validation (validations excluded)
 
 
 def _styles(groups: dict[str, str]) -> dict[str, tuple[str, str]]:

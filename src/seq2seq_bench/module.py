@@ -120,7 +120,12 @@ class Seq2SeqModule(L.LightningModule):
 
     def on_validation_end(self) -> None:
         if self._validation_started is not None and self._fit_started is not None:
-            self._validation_seconds += time.perf_counter() - self._validation_started
+            # only the part before fit ended: the clock has stopped, and a validation after
+            # it (the final or averaged weights, before testing) must not wind it back
+            ended = time.perf_counter()
+            if self._fit_ended is not None:
+                ended = min(ended, self._fit_ended)
+            self._validation_seconds += max(0.0, ended - self._validation_started)
         self._validation_started = None
 
     # -- training -----------------------------------------------------------------------

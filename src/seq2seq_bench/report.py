@@ -33,7 +33,16 @@ from seq2seq_bench.significance import Predictions, compare
 SEED = "seed"
 DEFAULT = "(default)"  # the value of an override a run did not set
 UNKNOWN = "-"  # an environment fact of a run that has not finished
-TAIL = ["val BLEU", "val loss", "epochs", "time/epoch (s)", "wall time (s)", "trainable params"]
+TAIL = [
+    "val BLEU",
+    "val loss",
+    "epochs",
+    "steps",
+    "time/epoch (s)",
+    "wall time (s)",
+    "matmul GFLOP/s",  # the machine's speed, recorded by runs trained against the clock
+    "trainable params",
+]
 SCORE = "test BLEU"  # the score of the score-vs-parameters figure
 
 
@@ -54,9 +63,11 @@ def run_values(run: Run) -> dict[str, float]:
     values["val BLEU"] = metrics.get("val", {}).get("val/bleu")
     values["val loss"] = metrics.get("val", {}).get("val/loss")
     values["epochs"] = metrics.get("epochs")
+    values["steps"] = metrics.get("steps")
     # recomputed: older metrics.json divided by whole epochs only
     values["time/epoch (s)"] = time_per_epoch(metrics) or metrics.get("time_per_epoch_sec")
     values["wall time (s)"] = metrics.get("wall_time_sec", metrics.get("fit_time_sec"))
+    values["matmul GFLOP/s"] = metrics.get("environment", {}).get("matmul_gflops")
     values["trainable params"] = metrics.get("params", {}).get("trainable")
     return {k: float(v) for k, v in values.items() if v is not None}
 
@@ -139,8 +150,10 @@ def group_runs(frame: pd.DataFrame, keys: list[str]) -> list[Group]:
 def format_value(column: str, value: float) -> str:
     if column == "trainable params":
         return f"{value:,.0f}"
-    if column == "epochs":
+    if column in ("epochs", "steps"):
         return f"{value:g}"
+    if column == "matmul GFLOP/s":
+        return f"{value:.0f}"
     return f"{value:.1f}" if column.endswith("(s)") else f"{value:.2f}"
 
 

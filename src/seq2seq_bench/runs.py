@@ -19,6 +19,9 @@ import yaml
 from seq2seq_bench.rundir import RunDir
 
 ENV = "env."  # the prefix of environment facts among a run's settings
+TRAIN_CLOCK = "val/train_time_sec"  # training seconds at a validation, validations excluded
+# measured, not chosen: a column of numbers in the report, never a reason to split a row
+MEASURED = ("matmul_gflops",)
 
 
 @dataclass
@@ -37,7 +40,9 @@ class Run:
         """The overrides, then what the run was measured with (``env.transformers``,
         ``env.commit``, ``env.threads``, ...), so runs compare by both."""
         environment = (self.metrics or {}).get("environment") or {}
-        facts = {f"{ENV}{key}": str(value) for key, value in environment.items()}
+        facts = {
+            f"{ENV}{key}": str(value) for key, value in environment.items() if key not in MEASURED
+        }
         if environment.get("commit"):
             dirty = "+dirty" if environment.get("dirty") else ""
             facts[f"{ENV}commit"] = environment["commit"][:10] + dirty
@@ -59,8 +64,10 @@ def parse_overrides(overrides: list[str]) -> dict[str, str]:
 def validation_curves(csv_path: Path) -> pd.DataFrame:
     """One row per validation, indexed by training step: the validation's numbers (one per
     step: a repeated validation at the same step, such as the one before testing, counts
-    once), its epoch (from 0), the mean logged train/loss since the previous validation, and
-    `val/train_time_sec` (training seconds so far, validations excluded) where logged.
+    once, as the last one logged), its epoch (from 0), the mean logged train/loss since the
+    previous validation, and `val/train_time_sec` (training seconds so far, validations
+    excluded) where logged, from the first validation at the step (the later ones ran
+    after training had stopped).
 
     The CSV may be mid-write (a running sweep) or missing (logger=none): then the curves
     hold what could be read, possibly nothing.
@@ -77,7 +84,10 @@ def validation_curves(csv_path: Path) -> pd.DataFrame:
         return pd.DataFrame()
     steps = sorted(validations["step"].unique())
     columns = val_columns + (["epoch"] if "epoch" in log else [])
-    parts = [validations.groupby("step")[columns].last()]
+    by_step = validations.groupby("step")
+    parts = [by_step[columns].last()]  # the weights validated last are the ones tested
+    if TRAIN_CLOCK in log:  # repeats at one step come after training stopped: its clock did
+        parts[0][TRAIN_CLOCK] = by_step[TRAIN_CLOCK].first()
     if "train/loss" in log:
         train = log.dropna(subset=["train/loss"])
         after = [steps[i] if i < len(steps) else None for i in steps_index(steps, train["step"])]

@@ -26,7 +26,7 @@ from seq2seq_bench.build import build
 from seq2seq_bench.checkpointing import AtomicCheckpointIO, LastCheckpoint, TrainingInterrupted
 from seq2seq_bench.checks import ConfigError
 from seq2seq_bench.cli import CONF_DIR, user_errors
-from seq2seq_bench.environment import describe_environment, git_state
+from seq2seq_bench.environment import describe_environment, git_state, matmul_peak_gflops
 from seq2seq_bench.export import save_export
 from seq2seq_bench.frozen_in_eval import FrozenInEval
 from seq2seq_bench.module import NonFiniteError, Seq2SeqModule
@@ -145,6 +145,16 @@ def check_validation_interval(trainer: L.Trainer, batches: int) -> None:
 
 
 @closes_wandb_run  # one W&B run per call, closed even when training fails
+def machine_speed(cfg: DictConfig, trainer: L.Trainer) -> float | None:
+    """A run against the clock (trainer.max_time) is only as good as the machine is fast:
+    its fp32 matmul GFLOP/s, measured before training, or None for a run of steps/epochs."""
+    if not cfg.trainer.get("max_time"):
+        return None
+    speed = matmul_peak_gflops(trainer.strategy.root_device)
+    log.info("time budget %s: fp32 matmul at %.0f GFLOP/s here", cfg.trainer.max_time, speed)
+    return speed
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     if (finished := finished_run(cfg)) is not None:  # a re-run sweep skips finished jobs
         return finished
@@ -192,6 +202,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     check_validation_interval(
         trainer, datamodule.batches_per_epoch(trainer.world_size, trainer.accumulate_grad_batches)
     )
+    speed = machine_speed(cfg, trainer)
     if trainer.is_global_zero:
         run_dir.save_config(cfg)
         run_dir.save_tokenizers(run.tokenizers)
@@ -256,7 +267,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "wall_time_sec": time.time() - started,
         "tested_weights": tested or ("average" if averaged and averaged["used"] else "final"),
         "checkpoint_average": averaged,
-        "environment": describe_environment(module.device, code),
+        "environment": describe_environment(module.device, code)
+        | ({"matmul_gflops": round(speed, 1)} if speed is not None else {}),
     }
     metrics["time_per_epoch_sec"] = time_per_epoch(metrics)
     run_dir.write_metrics(metrics)

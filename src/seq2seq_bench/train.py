@@ -144,7 +144,6 @@ def check_validation_interval(trainer: L.Trainer, batches: int) -> None:
         )
 
 
-@closes_wandb_run  # one W&B run per call, closed even when training fails
 def machine_speed(cfg: DictConfig, trainer: L.Trainer) -> float | None:
     """A run against the clock (trainer.max_time) is only as good as the machine is fast:
     its fp32 matmul GFLOP/s, measured before training, or None for a run of steps/epochs."""
@@ -155,6 +154,7 @@ def machine_speed(cfg: DictConfig, trainer: L.Trainer) -> float | None:
     return speed
 
 
+@closes_wandb_run  # one W&B run per call, closed even when training fails
 def train(cfg: DictConfig) -> dict[str, Any]:
     if (finished := finished_run(cfg)) is not None:  # a re-run sweep skips finished jobs
         return finished

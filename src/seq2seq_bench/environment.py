@@ -50,12 +50,15 @@ def git_state(root: Path = PROJECT_ROOT) -> dict[str, Any]:
 
 
 def describe_environment(
-    device: torch.device | str | None = None, code: dict[str, Any] | None = None
+    device: torch.device | str | None = None,
+    code: dict[str, Any] | None = None,
+    matmul_gflops: float | None = None,
 ) -> dict[str, Any]:
     """The block written as `environment` into metrics.json and eval.json. `code`: the
     `git_state()` taken when the run started; a training takes it then, because the
     checkout may be committed or edited while it trains, and the record must name the code
-    that ran, not the code found at the end."""
+    that ran, not the code found at the end. `matmul_gflops`: `matmul_peak_gflops()` of a
+    run against the clock, left out when not measured."""
     device = torch.device(device) if device is not None else torch.device("cpu")
     if device.type == "cuda":
         device_name = torch.cuda.get_device_name(device)
@@ -68,7 +71,7 @@ def describe_environment(
         "device": str(device),
         "device_name": device_name,
         "threads": torch.get_num_threads(),
-    }
+    } | ({"matmul_gflops": round(matmul_gflops, 1)} if matmul_gflops is not None else {})
 
 
 def matmul_peak_gflops(device: torch.device | str = "cpu", size: int = 2048) -> float:

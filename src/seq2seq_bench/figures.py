@@ -27,7 +27,6 @@ CURVES = (
     ("val/nsp_acc", "val next-sentence accuracy (%)"),
     ("val/sop_acc", "val sentence-order accuracy (%)"),
 )
-TIME = TRAIN_CLOCK  # training seconds at each validation (validations excluded)
 
 
 def _styles(groups: dict[str, str]) -> dict[str, tuple[str, str]]:
@@ -106,11 +105,15 @@ def plot_curves_by_time(
 ) -> bool:
     """The validation curves against training minutes (validations excluded): the axis of
     a compute-matched comparison. Drawn when the runs logged their training time."""
-    timed = {k: df for k, df in curves.items() if TIME in df and df[TIME].notna().any()}
+    timed = {
+        k: df for k, df in curves.items() if TRAIN_CLOCK in df and df[TRAIN_CLOCK].notna().any()
+    }
     panels = [(c, t) for c, t in CURVES[1:] if any(c in df for df in timed.values())]
     if not panels:
         return False
-    return _panels(timed, groups, panels, TIME, "training minutes (validation excluded)", path)
+    return _panels(
+        timed, groups, panels, TRAIN_CLOCK, "training minutes (validation excluded)", path
+    )
 
 
 def plot_time_per_epoch(bars: list[tuple[str, float, float]], path: Path) -> bool:

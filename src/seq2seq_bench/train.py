@@ -267,8 +267,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "wall_time_sec": time.time() - started,
         "tested_weights": tested or ("average" if averaged and averaged["used"] else "final"),
         "checkpoint_average": averaged,
-        "environment": describe_environment(module.device, code)
-        | ({"matmul_gflops": round(speed, 1)} if speed is not None else {}),
+        "environment": describe_environment(module.device, code, speed),
     }
     metrics["time_per_epoch_sec"] = time_per_epoch(metrics)
     run_dir.write_metrics(metrics)

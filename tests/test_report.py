@@ -237,3 +237,15 @@ def test_a_measured_machine_speed_is_a_column_not_a_configuration(tmp_path: Path
     assert not any(column.startswith("env.") for column in header)
     assert row[header.index("runs")] == "2"
     assert row[header.index("matmul GFLOP/s")] == "210 ± 127"
+
+
+def test_epochs_are_the_data_a_budget_run_trained_not_lightnings_counter(tmp_path: Path) -> None:
+    """A run stopped 1.46 epochs in once recorded epochs=2 (Lightning's counter): the report
+    reads the epochs of data from the pairs trained, and time per epoch from those."""
+    run = fake_run(tmp_path, ["seed=1"], bleu=10.0)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics |= {"pairs_trained": 1460, "data": {"train_pairs": 1000}, "fit_time_sec": 292.0}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    header, _, row = table_rows(write_report(tmp_path, tmp_path))
+    assert row[header.index("epochs")] == "1.46"
+    assert row[header.index("time/epoch (s)")] == "200.0"

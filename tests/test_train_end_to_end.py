@@ -102,6 +102,9 @@ def test_budget_stop_mid_epoch_validates_the_final_weights(tmp_path: Path) -> No
     cfg = compose_config(tmp_path, [*TINY, "trainer.max_epochs=2", "trainer.max_steps=25"])
     metrics = train(cfg)
     assert metrics["steps"] == 25
+    # the epochs of data it trained, a fraction: never Lightning's counter, rounded up
+    assert metrics["epochs"] == round(metrics["pairs_trained"] / metrics["data"]["train_pairs"], 3)
+    assert metrics["epochs"] != int(metrics["epochs"])
     log = pd.read_csv(Path(cfg.paths.output_dir) / "csv" / "metrics.csv")
     assert log.dropna(subset=["val/loss"])["step"].max() >= 24  # the final weights were validated
     assert metrics["tested_weights"] in (

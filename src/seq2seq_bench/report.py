@@ -27,7 +27,7 @@ from seq2seq_bench.figures import (
     plot_time_per_epoch,
 )
 from seq2seq_bench.rundir import RunDir
-from seq2seq_bench.runs import ENV, Run, find_runs, time_per_epoch
+from seq2seq_bench.runs import ENV, Run, epochs_trained, find_runs, time_per_epoch
 from seq2seq_bench.significance import Predictions, compare
 
 SEED = "seed"
@@ -62,7 +62,8 @@ def run_values(run: Run) -> dict[str, float]:
             values[f"{name} {label}"] = scores.get(key)
     values["val BLEU"] = metrics.get("val", {}).get("val/bleu")
     values["val loss"] = metrics.get("val", {}).get("val/loss")
-    values["epochs"] = metrics.get("epochs")
+    # recomputed: older metrics.json held Lightning's epoch counter, whole and rounded up
+    values["epochs"] = epochs_trained(metrics) or metrics.get("epochs")
     values["steps"] = metrics.get("steps")
     # recomputed: older metrics.json divided by whole epochs only
     values["time/epoch (s)"] = time_per_epoch(metrics) or metrics.get("time_per_epoch_sec")
@@ -150,8 +151,10 @@ def group_runs(frame: pd.DataFrame, keys: list[str]) -> list[Group]:
 def format_value(column: str, value: float) -> str:
     if column == "trainable params":
         return f"{value:,.0f}"
-    if column in ("epochs", "steps"):
+    if column == "steps":
         return f"{value:g}"
+    if column == "epochs":
+        return f"{value:.2f}".rstrip("0").rstrip(".")
     if column == "matmul GFLOP/s":
         return f"{value:.0f}"
     return f"{value:.1f}" if column.endswith("(s)") else f"{value:.2f}"

@@ -31,7 +31,7 @@ from seq2seq_bench.export import save_export
 from seq2seq_bench.frozen_in_eval import FrozenInEval
 from seq2seq_bench.module import NonFiniteError, Seq2SeqModule
 from seq2seq_bench.rundir import RunDir, write_predictions
-from seq2seq_bench.runs import time_per_epoch
+from seq2seq_bench.runs import epochs_trained, time_per_epoch
 from seq2seq_bench.sweeps import finished_run, select_metric
 from seq2seq_bench.tables import print_scores
 from seq2seq_bench.tracking import closes_wandb_run, keep_history_until, log_config
@@ -48,13 +48,14 @@ def count_parameters(model: torch.nn.Module) -> dict[str, int]:
 
 
 def print_summary(metrics: dict[str, Any]) -> None:
-    params = metrics["params"]
+    params, epochs = metrics["params"], metrics["epochs"]
+    epochs_text = "?" if epochs is None else f"{epochs:g}"  # None: no training data counted
     print_scores(
         f"final metrics  ({metrics['output_dir']})",
         metrics["test"],
         [
             f"params {params['trainable']:,} trainable / {params['total']:,} total; "
-            f"fit {metrics['fit_time_sec']:.0f}s over {metrics['epochs']} epochs "
+            f"fit {metrics['fit_time_sec']:.0f}s over {epochs_text} epochs "
             f"({metrics['steps']} steps)"
         ],
     )
@@ -257,7 +258,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "params": params,
         "trainable": frozen.as_dict(),
         "data": datamodule.stats,
-        "epochs": trainer.current_epoch,
         "steps": trainer.global_step,
         "batches": trainer.global_step * trainer.accumulate_grad_batches,
         "pairs_trained": pairs_trained,  # all processes; one epoch = data.train_pairs
@@ -269,6 +269,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "checkpoint_average": averaged,
         "environment": describe_environment(module.device, code, speed),
     }
+    metrics["epochs"] = epochs_trained(metrics)  # a fraction when a budget stopped it
     metrics["time_per_epoch_sec"] = time_per_epoch(metrics)
     run_dir.write_metrics(metrics)
     print_summary(metrics)

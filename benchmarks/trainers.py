@@ -5,7 +5,9 @@ split and tokenizer, same token budget per step (`MODELS`), same optimizer (Adam
 0.1 and the same mean number of pairs per step:
 
 - ours: `build(cfg)` (DataModule with its token-budget plan, Seq2SeqModule) under a
-  Lightning Trainer, as `train.py` runs it (validation and checkpoints left out);
+  Lightning Trainer, as `train.py` runs it (validation and checkpoints left out), glibc's
+  allocator thresholds raised as train.py raises them (allocator.py);
+- ours_untuned_allocator: the same with glibc's defaults, what that setting buys;
 - plain: a bare `for batch in batches: loss.backward(); step()` loop over the very batches
   our plan makes (our batching without our loop);
 - seq2seq_trainer: `Seq2SeqTrainer` grouping by length (`train_sampling_strategy=
@@ -40,7 +42,7 @@ WARMUP = 3
 # Seq2SeqTrainer's peak memory (24 GB at 4,096 tokens) stays inside a 24 GB machine
 MODELS = {"transformer_base": (4096, 20), "t5_small": (2048, 10)}
 LR, WEIGHT_DECAY, SMOOTHING = 5e-4, 0.01, 0.1
-VARIANTS = ("ours", "plain", "seq2seq_trainer")
+VARIANTS = ("ours", "ours_untuned_allocator", "plain", "seq2seq_trainer")
 
 
 class Meter:
@@ -137,11 +139,14 @@ def config(model: str, work: Path, max_tokens: int | None = None) -> Any:
     return cfg
 
 
-def run_ours(cfg: Any, steps: int) -> dict[str, float]:
+def run_ours(cfg: Any, steps: int, tuned_allocator: bool = True) -> dict[str, float]:
     import lightning as L
 
+    from seq2seq_bench.allocator import keep_freed_memory
     from seq2seq_bench.build import build
 
+    if tuned_allocator:
+        keep_freed_memory()
     run = build(cfg)
     meter = Meter(steps, run.model.model)
 
@@ -274,8 +279,8 @@ def one(variant: str, model: str, steps: int, max_tokens: int | None = None) -> 
     with tempfile.TemporaryDirectory(prefix="s2s-trainers-") as folder:
         work = Path(folder)
         cfg = config(model, work, max_tokens)
-        if variant == "ours":
-            return run_ours(cfg, steps)
+        if variant.startswith("ours"):
+            return run_ours(cfg, steps, tuned_allocator=variant == "ours")
         if variant == "plain":
             return run_plain(cfg, steps)
         return run_seq2seq_trainer(cfg, steps, work)

@@ -21,6 +21,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
+from seq2seq_bench.allocator import keep_freed_memory
 from seq2seq_bench.averaging import WeightSnapshots, load_average, put_weights, trainable_weights
 from seq2seq_bench.build import build
 from seq2seq_bench.checkpointing import AtomicCheckpointIO, LastCheckpoint, TrainingInterrupted
@@ -164,6 +165,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     run_dir.root.mkdir(parents=True, exist_ok=True)
     started = time.time()
     code = git_state()  # the code this process runs, whatever the checkout holds at the end
+    if cfg.get("keep_freed_memory", True):
+        keep_freed_memory()
     L.seed_everything(cfg.seed, workers=True)
 
     run = build(cfg)

@@ -24,6 +24,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -34,6 +35,7 @@ from rich.console import Console  # noqa: E402
 
 from seq2seq_bench.report import write_keeping_notes  # noqa: E402
 from seq2seq_bench.report import write_report as sweep_report  # noqa: E402
+from seq2seq_bench.rundir import RunDir  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -160,10 +162,33 @@ def run_all(planned: list[Job], lanes: int, threads: int) -> None:
         raise SystemExit(f"failed: {sorted(failed)} (see each run's .log beside its dir)")
 
 
-def s2s_report(sweep: Path) -> str:
+def s2s_report(sweep: Path, baseline: str | None = None) -> str:
     """The sweep's s2s-report (report.md and figures in the sweep dir), as a section."""
-    report = sweep_report(sweep, sweep, Console(quiet=True)).read_text(encoding="utf-8")
-    return report.split("\n", 1)[1].strip()  # without its title
+    report = sweep_report(sweep, sweep, Console(quiet=True), baseline=baseline)
+    return report.read_text(encoding="utf-8").split("\n", 1)[1].strip()  # without its title
+
+
+def setup(out: Path, pretrain_dir: Path) -> dict[str, Any]:
+    """What the finished fine-tuning runs were, read from their own config.yaml and
+    metrics.json, so the report never describes a shape or budget the runs did not have."""
+    finished = sorted((out / "finetune").glob("*/metrics.json"))
+    if not finished:
+        raise SystemExit(f"no finished fine-tuning run under {out / 'finetune'}")
+    run = RunDir(finished[0].parent)
+    cfg, metrics = run.load_config(), run.read_metrics() or {}
+    seeds = sorted({int(f.parent.name.rsplit("-seed", 1)[1]) for f in finished})
+    pretrained = sorted(pretrain_dir.glob("*/config.yaml"))
+    first_pretraining = RunDir(pretrained[0].parent).load_config() if pretrained else None
+    return {
+        "model": cfg.model,
+        "max_tokens": cfg.data.max_tokens,
+        "lr": cfg.optimizer.lr,
+        "params": metrics.get("params", {}).get("total"),
+        "threads": metrics.get("environment", {}).get("threads"),
+        "seeds": seeds,
+        "finetune_steps": cfg.trainer.max_steps,
+        "pretrain_steps": first_pretraining.trainer.max_steps if first_pretraining else None,
+    }
 
 
 def bleu_chart(out: Path, path: Path) -> list[str]:
@@ -199,18 +224,24 @@ def bleu_chart(out: Path, path: Path) -> list[str]:
 
 def write_report(args: argparse.Namespace, command: str) -> Path:
     out, pretrain_dir, path = args.out, args.pretrain_dir, args.report
-    finetune, pretrain = s2s_report(out / "finetune"), s2s_report(pretrain_dir)
+    finetune = s2s_report(out / "finetune", baseline=f"study.pretraining={NONE}")
+    pretrain = s2s_report(pretrain_dir)
+    found = setup(out, pretrain_dir)
+    model, params = found["model"], found["params"]
     findings = bleu_chart(out, out / "bleu_by_objective.png")
     rel = {k: os.path.relpath(v, path.parent) for k, v in (("out", out), ("pre", pretrain_dir))}
     text = f"""# Objectives study: pretraining objective -> downstream translation
 
-Setup (`conf/experiment/objectives.yaml`): a Transformer of d_model 128, 2+2 layers,
-pretrained on both monolingual sides of Tatoeba's train split with each objective for
-{args.pretrain_steps} steps at the same token budget per batch (1,024 tokens), then
-fine-tuned on Tatoeba translation for {args.finetune_steps} steps; "none" is the same
-fine-tuning from random weights. Seeds {", ".join(map(str, args.seeds))}. Test sets: the
-Tatoeba test split (multi-reference) and Multi30k test_2016_flickr, decoded greedily.
-CPU, {args.threads} thread(s) per run, {args.lanes} runs at a time.
+Setup (`conf/experiment/objectives.yaml` and the command below, as each run's
+`config.yaml` records it): a Transformer of d_model {model.d_model},
+{model.encoder_layers}+{model.get("decoder_layers")} layers, d_ff {model.d_ff}, dropout
+{model.dropout} ({params:,} parameters), pretrained on both monolingual sides of Tatoeba's
+train split with each objective for {found["pretrain_steps"]} steps at the same token budget
+per batch ({found["max_tokens"]:,} tokens, lr {found["lr"]}), then fine-tuned on Tatoeba
+translation for {found["finetune_steps"]} steps; "none" is the same fine-tuning from random
+weights. Seeds {", ".join(map(str, found["seeds"]))}. Test sets: the Tatoeba test split
+(multi-reference) and Multi30k test_2016_flickr, decoded greedily. CPU,
+{found["threads"]} thread(s) per run, {args.lanes} runs at a time.
 
 Reproduce: `{command}`
 

@@ -118,9 +118,9 @@ def time_per_epoch(metrics: dict[str, Any]) -> float | None:
     """Fit seconds per epoch of data from a metrics.json: fit time over the epochs trained,
     so right for a run stopped inside an epoch and for any number of processes. Older
     metrics.json files without pairs_trained: seconds per batch x batches per epoch."""
-    epochs = epochs_trained(metrics)
-    if epochs and metrics.get("fit_time_sec") is not None:
-        return metrics["fit_time_sec"] / epochs
+    pairs, per_epoch = metrics.get("pairs_trained"), metrics.get("data", {}).get("train_pairs")
+    if pairs and per_epoch and metrics.get("fit_time_sec") is not None:
+        return metrics["fit_time_sec"] * per_epoch / pairs
     batches = metrics.get("batches", metrics.get("steps"))
     per_epoch = metrics.get("data", {}).get("batches_per_epoch")
     if not batches or not per_epoch or metrics.get("fit_time_sec") is None:

@@ -2,6 +2,7 @@
 
     python -m benchmarks.run                  # all of them
     python -m benchmarks.run startup          # some (make bench ARGS=startup)
+    python -m benchmarks.run trainers --models transformer_base   # results/trainers-<models>.*
 
 Every speed is a ratio against a peer measured in the same process on the same batches,
 so results from different machines (or a busy one) stay comparable; start-up is in
@@ -57,13 +58,23 @@ def other_cpu(result: dict, when: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description="run the benchmarks")
     parser.add_argument("names", nargs="*", help=f"some of {', '.join(BENCHES)} (default: all)")
-    names = parser.parse_args().names or list(BENCHES)
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=list(trainers.MODELS),
+        help="trainers: only these models (written to trainers-<models>.json/.md)",
+    )
+    args = parser.parse_args()
+    names = args.names or list(BENCHES)
     if unknown := [n for n in names if n not in BENCHES]:
         parser.error(f"unknown benchmark {', '.join(unknown)}: choose from {', '.join(BENCHES)}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     meta = metadata()
     for name in names:
-        BENCHES[name](meta)
+        if name == "trainers" and args.models:
+            bench_trainers(meta, tuple(args.models))
+        else:
+            BENCHES[name](meta)
 
 
 def bench_throughput(meta: dict) -> None:
@@ -146,8 +157,8 @@ def bench_engines(meta: dict) -> None:
     publish("engines", meta, result, lines)
 
 
-def bench_trainers(meta: dict) -> None:
-    result = trainers.measure()
+def bench_trainers(meta: dict, models: tuple[str, ...] = tuple(trainers.MODELS)) -> None:
+    result = trainers.measure(models)
     lines = [
         "# Training throughput: our loop vs Seq2SeqTrainer vs a plain PyTorch loop",
         "",
@@ -175,7 +186,8 @@ def bench_trainers(meta: dict) -> None:
         other_cpu(result, "before each run") + ". MFU: 6 FLOPs per matmul weight and real "
         "token (attention scores left out) over the peak above.",
     ]
-    publish("trainers", meta, result, lines)
+    subset = "" if set(models) == set(trainers.MODELS) else "-" + "-".join(models)
+    publish(f"trainers{subset}", meta, result, lines)
 
 
 def bench_memory(meta: dict) -> None:

@@ -286,8 +286,7 @@ def one(variant: str, model: str, steps: int, max_tokens: int | None = None) -> 
         return run_seq2seq_trainer(cfg, steps, work)
 
 
-def measure(repetitions: int = 2) -> dict[str, Any]:
-    models = tuple(MODELS)
+def measure(models: tuple[str, ...] = tuple(MODELS), repetitions: int = 2) -> dict[str, Any]:
     results: dict[str, dict[str, list[dict[str, float]]]] = {m: {} for m in models}
     other_cpu, peaks = [], []
     for _ in range(repetitions):
@@ -327,7 +326,7 @@ def measure(repetitions: int = 2) -> dict[str, Any]:
                 "peak_rss_mb": max(r["peak_rss_mb"] for r in rows),
             }
     return {
-        "budgets": {m: {"max_tokens": t, "steps": n} for m, (t, n) in MODELS.items()},
+        "budgets": {m: {"max_tokens": MODELS[m][0], "steps": MODELS[m][1]} for m in models},
         "repetitions": repetitions,
         "peak_gflops": statistics.median(peaks),
         "rows": table,

@@ -31,6 +31,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from seq2seq_bench.report import write_keeping_notes  # noqa: E402
@@ -182,7 +183,8 @@ def setup(out: Path, pretrain_dir: Path) -> dict[str, Any]:
     return {
         "model": cfg.model,
         "max_tokens": cfg.data.max_tokens,
-        "lr": cfg.optimizer.lr,
+        # configs before the optimizer group held the learning rate under module
+        "lr": OmegaConf.select(cfg, "optimizer.lr", default=OmegaConf.select(cfg, "module.lr")),
         "params": metrics.get("params", {}).get("total"),
         "threads": metrics.get("environment", {}).get("threads"),
         "seeds": seeds,
@@ -241,7 +243,7 @@ per batch ({found["max_tokens"]:,} tokens, lr {found["lr"]}), then fine-tuned on
 translation for {found["finetune_steps"]} steps; "none" is the same fine-tuning from random
 weights. Seeds {", ".join(map(str, found["seeds"]))}. Test sets: the Tatoeba test split
 (multi-reference) and Multi30k test_2016_flickr, decoded greedily. CPU,
-{found["threads"]} thread(s) per run, {args.lanes} runs at a time.
+{found["threads"] or "unrecorded"} thread(s) per run.
 
 Reproduce: `{command}`
 

@@ -6,7 +6,7 @@ split and tokenizer, same token budget per step (`MODELS`), same optimizer (Adam
 
 - ours: `build(cfg)` (DataModule with its token-budget plan, Seq2SeqModule) under a
   Lightning Trainer, as `train.py` runs it (validation and checkpoints left out), glibc's
-  allocator thresholds raised as train.py raises them (allocator.py);
+  malloc tuned as train.py tunes it (allocator.py: no mmap, 1 GiB trim threshold);
 - ours_untuned_allocator: the same with glibc's defaults, what that setting buys;
 - plain: a bare `for batch in batches: loss.backward(); step()` loop over the very batches
   our plan makes (our batching without our loop);

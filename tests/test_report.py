@@ -197,6 +197,22 @@ def test_configurations_are_compared_with_the_baseline_by_paired_bootstrap(tmp_p
         write_report(tmp_path, tmp_path, baseline="model=missing")
 
 
+def test_configurations_without_a_shared_seed_are_paired_in_seed_order(tmp_path: Path) -> None:
+    """A tuned recipe run with seed 1 against a baseline run with seed 0 still gets its
+    row (it used to vanish from the table), and the row says which seeds met."""
+    references = [f"le chat numéro {i} dort sur le tapis" for i in range(200)]
+    wrong = "un chien court dans le parc"
+    good = [r if i % 5 else wrong for i, r in enumerate(references)]
+    bad = [r if i % 5 > 1 else wrong for i, r in enumerate(references)]
+    write_predictions(fake_run(tmp_path, ["model=bad", "seed=0"], 60.0), bad, references)
+    write_predictions(fake_run(tmp_path, ["model=good", "seed=1"], 80.0), good, references)
+    text = write_report(tmp_path, tmp_path, baseline="model=bad").read_text()
+    [row] = json.loads((tmp_path / "significance.json").read_text())
+    assert row["seeds"] == 1 and row["pairing"] == "no shared seed: 1 vs 0"
+    assert row["bleu"]["delta"] > 0 and row["bleu"]["sentences"] == 200
+    assert "| 1 (no shared seed: 1 vs 0) |" in text
+
+
 def test_environment_facts_that_differ_become_columns(tmp_path: Path) -> None:
     """Runs measured under another transformers or commit are told apart; facts that agree,
     and runs still going (no environment yet), add no column."""

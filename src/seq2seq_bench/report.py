@@ -250,11 +250,18 @@ def choose_baseline(groups: list[Group], wanted: str | None) -> Group:
     return found[0]
 
 
+def seed_order(seed: str) -> tuple[int, str]:
+    return (int(seed) if seed.isdigit() else -1, seed)
+
+
 def paired_predictions(
     base: Group, other: Group, test_set: str
-) -> tuple[Predictions, Predictions, int] | None:
+) -> tuple[Predictions, Predictions, int, str | None] | None:
     """Both groups' predictions of ``test_set``, seed k paired with seed k and all seeds
-    concatenated; None when no finished seed of one has a partner in the other."""
+    concatenated, and how they were paired. Groups with no seed in common (a tuned recipe
+    run with seed 1 against a baseline run with seed 0) are paired in seed order instead,
+    and the pairing says so: the test pairs sentences, and which replica of one system
+    meets which of the other is arbitrary. None when one has no finished predictions."""
 
     def by_seed(group: Group) -> dict[str, Path]:
         done = group.runs[group.runs["finished"]]
@@ -266,14 +273,21 @@ def paired_predictions(
         return {k: f for k, f in files.items() if f.is_file()}
 
     ours, theirs = by_seed(base), by_seed(other)
-    shared = [k for k in ours if k in theirs]
-    if not shared:
+    pairs = [(k, k) for k in ours if k in theirs]
+    pairing = None
+    if not pairs:
+        pairs = list(
+            zip(sorted(ours, key=seed_order), sorted(theirs, key=seed_order), strict=False)
+        )
+        pairing = "no shared seed: " + ", ".join(f"{b} vs {a}" for a, b in pairs)
+    if not pairs:
         return None
     read = Predictions.read
     return (
-        Predictions.concatenate([read(ours[k]) for k in shared]),
-        Predictions.concatenate([read(theirs[k]) for k in shared]),
-        len(shared),
+        Predictions.concatenate([read(ours[k]) for k, _ in pairs]),
+        Predictions.concatenate([read(theirs[k]) for _, k in pairs]),
+        len(pairs),
+        pairing,
     )
 
 
@@ -294,6 +308,8 @@ def significance(groups: list[Group], baseline: Group, test_sets: list[str]) -> 
                 found.append({"configuration": group.label, "test set": test_set, "note": str(err)})
                 continue
             row = {"configuration": group.label, "test set": test_set, "seeds": pair[2]}
+            if pair[3]:
+                row["pairing"] = pair[3]
             for d in differences:
                 row[d.metric] = d.as_dict()
             found.append(row)
@@ -305,7 +321,9 @@ def significance_table(found: list[dict]) -> list[list[str]]:
     header += ["Δ BLEU", "95% CI", "p", "Δ chrF", "95% CI", "p"]
     rows = [header]
     for row in found:
-        cells = [row["configuration"], row["test set"], str(row.get("seeds", "-"))]
+        seeds = str(row.get("seeds", "-"))
+        cells = [row["configuration"], row["test set"]]
+        cells.append(f"{seeds} ({row['pairing']})" if "pairing" in row else seeds)
         for metric in ("bleu", "chrf"):
             d = row.get(metric)
             if d is None:
@@ -382,7 +400,8 @@ def write_report(
             " difference in BLEU and chrF (all references), its 95 % confidence interval and"
             " p-value from sacrebleu's paired bootstrap resampling (1,000 resamples), with the"
             " translations of seed k paired with seed k and all shared seeds concatenated"
-            " (`seeds`). p < 0.05: the difference is larger than the test set's noise.",
+            " (`seeds`; configurations with no seed in common are paired in seed order, and"
+            " `seeds` says which met which). p < 0.05: the difference is larger than the test set's noise.",
             "",
             to_markdown(significance_table(found), 3),
             "",

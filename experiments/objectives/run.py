@@ -69,7 +69,7 @@ def pretraining_data(objective: str, args: argparse.Namespace) -> list[str]:
 
 def jobs(args: argparse.Namespace, out: Path) -> list[Job]:
     pretrain_dir = args.pretrain_dir
-    common = ["experiment=objectives", "progress_bar=none", *args.override]
+    common = [f"experiment={args.experiment}", "progress_bar=none", *args.override]
     planned: list[Job] = []
     for seed in args.seeds:
         for objective in args.objectives:
@@ -178,9 +178,12 @@ def setup(out: Path, pretrain_dir: Path) -> dict[str, Any]:
     run = RunDir(finished[0].parent)
     cfg, metrics = run.load_config(), run.read_metrics() or {}
     seeds = sorted({int(f.parent.name.rsplit("-seed", 1)[1]) for f in finished})
+    overrides = OmegaConf.load(run.overrides) if run.overrides.is_file() else []
+    experiment = [o.split("=", 1)[1] for o in overrides if o.startswith("experiment=")]
     pretrained = sorted(pretrain_dir.glob("*/config.yaml"))
     first_pretraining = RunDir(pretrained[0].parent).load_config() if pretrained else None
     return {
+        "experiment": experiment[0] if experiment else "objectives",
         "model": cfg.model,
         "max_tokens": cfg.data.max_tokens,
         # configs before the optimizer group held the learning rate under module
@@ -234,7 +237,7 @@ def write_report(args: argparse.Namespace, command: str) -> Path:
     rel = {k: os.path.relpath(v, path.parent) for k, v in (("out", out), ("pre", pretrain_dir))}
     text = f"""# Objectives study: pretraining objective -> downstream translation
 
-Setup (`conf/experiment/objectives.yaml` and the command below, as each run's
+Setup (`conf/experiment/{found["experiment"]}.yaml` and the command below, as each run's
 `config.yaml` records it): a Transformer of d_model {model.d_model},
 {model.encoder_layers}+{model.get("decoder_layers")} layers, d_ff {model.d_ff}, dropout
 {model.dropout} ({params:,} parameters), pretrained on both monolingual sides of Tatoeba's
@@ -266,6 +269,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--objectives", nargs="+", default=["span_corruption", "bart", "mlm"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
+    parser.add_argument(
+        "--experiment",
+        default="objectives",
+        help="the preset every run starts from: objectives (d_model 128, 2+2 layers) or "
+        "objectives_base (transformer_base)",
+    )
     parser.add_argument("--pretrain-steps", type=int, default=300)
     parser.add_argument("--finetune-steps", type=int, default=400)
     parser.add_argument("--lanes", type=int, default=2, help="runs at a time")

@@ -101,11 +101,24 @@ def findings(reports: dict[str, dict]) -> list[str]:
     return notes
 
 
+def signature_list(report: dict) -> str:
+    """One line per test set: Tatoeba's all-references scores are `nrefs:var`, Multi30k's
+    `nrefs:1`; a single signature for the study would mislabel one of them. eval.json files
+    written before signatures were kept per set hold one pair for the run."""
+    signatures = report["signatures"]
+    if "bleu" in signatures:  # the old layout: one pair, the last scored set's
+        signatures = {"(every set, as recorded then)": signatures}
+    return "\n".join(
+        f"  - {name}: BLEU `{sig['bleu']}`, chrF `{sig['chrf']}`"
+        for name, sig in signatures.items()
+    )
+
+
 def write_report(reports: dict[str, dict], out: Path, command: str) -> Path:
     first = next(iter(reports.values()))
     plot(reports, out / "decoding.png")
     env = first.get("environment", {})
-    signatures = first["signatures"].get(first["split"], first["signatures"])  # per set now
+    signature_lines = signature_list(first)
     threads = env.get("threads", first.get("threads", os.environ.get("OMP_NUM_THREADS", "all")))
     device = env.get("device", first.get("device"))
     beam = reports.get("beam4", first)["decoding"]
@@ -118,8 +131,8 @@ def write_report(reports: dict[str, dict], out: Path, command: str) -> Path:
   {first["batch_size"]}, max_tokens {first["max_tokens"]}, max_new_tokens
   {first["decoding"]["max_new_tokens"]}; beam search with length_penalty
   {beam["length_penalty"]} and early stopping; sampling seeded (decoding.seed)
-- BLEU and chrF against all references: sacrebleu `{signatures["bleu"]}`,
-  `{signatures["chrf"]}`
+- BLEU and chrF against all references of each test set, sacrebleu signatures:
+{signature_lines}
 - sentences/s end to end (tokenise, generate, detokenise), after a warm-up
 
 Reproduce: `{command}`

@@ -16,7 +16,7 @@ import hydra
 import lightning as L
 import torch
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
@@ -26,11 +26,12 @@ from seq2seq_bench.averaging import WeightSnapshots, load_average, put_weights, 
 from seq2seq_bench.build import build
 from seq2seq_bench.checkpointing import AtomicCheckpointIO, LastCheckpoint, TrainingInterrupted
 from seq2seq_bench.checks import ConfigError
-from seq2seq_bench.cli import CONF_DIR, user_errors
+from seq2seq_bench.cli import CONF_DIR, quiet_transformers, user_errors
 from seq2seq_bench.environment import describe_environment, git_state, matmul_peak_gflops
 from seq2seq_bench.export import save_export
 from seq2seq_bench.frozen_in_eval import FrozenInEval
 from seq2seq_bench.module import NonFiniteError, Seq2SeqModule
+from seq2seq_bench.progress import ProgressBar
 from seq2seq_bench.rundir import RunDir, write_predictions
 from seq2seq_bench.runs import epochs_trained, time_per_epoch
 from seq2seq_bench.sweeps import finished_run, select_metric
@@ -191,8 +192,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     if loggers:  # Lightning refuses a learning-rate monitor without a logger (logger=none)
         callbacks.append(LearningRateMonitor(logging_interval="step"))
-    if cfg.get("progress_bar", "rich") == "rich":
-        callbacks.append(RichProgressBar())
+    show_progress = cfg.get("progress_bar", "rich") == "rich"
+    if show_progress:
+        callbacks.append(ProgressBar())
+    else:
+        quiet_transformers()  # its export's "Writing model shards" bar too
     if frozen.eval_modules:
         callbacks.append(FrozenInEval(run.model.model, frozen.eval_modules))
     trainer: L.Trainer = instantiate(
@@ -202,6 +206,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         precision=run.precision,
         default_root_dir=str(run_dir.root),
         plugins=AtomicCheckpointIO(),  # one plugin, not a list: Hydra would make it a ListConfig
+        # progress_bar=none: no bar at all (Lightning would otherwise add its default one)
+        enable_progress_bar=show_progress,
     )
     check_validation_interval(
         trainer, datamodule.batches_per_epoch(trainer.world_size, trainer.accumulate_grad_batches)

@@ -27,6 +27,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from seq2seq_bench.report import write_keeping_notes  # noqa: E402
+from seq2seq_bench.rundir import predictions_name  # noqa: E402
+from seq2seq_bench.significance import Predictions, compare  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -89,6 +91,32 @@ def plot(reports: dict[str, dict], path: Path) -> None:
     plt.close(fig)
 
 
+def comparisons(reports: dict[str, dict]) -> list[tuple[str, str]]:
+    """Every setting against greedy, and beam 8 against beam 4 (does the wider beam pay?)."""
+    pairs = [("greedy", name) for name in reports if name != "greedy" and "greedy" in reports]
+    return pairs + ([("beam4", "beam8")] if {"beam4", "beam8"} <= set(reports) else [])
+
+
+def differences(reports: dict[str, dict], out: Path) -> str:
+    """A markdown table of sacrebleu's paired bootstrap (significance.py, the test
+    `s2s-evaluate compare=` and `s2s-report` use) for the pairs of `comparisons`."""
+    first = next(iter(reports.values()))
+    lines = [
+        "| decoding | against | test set | Δ BLEU | 95% CI | p | Δ chrF | 95% CI | p |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for base, other in comparisons(reports):
+        for test_set in first["scores"]:
+            name = predictions_name(test_set, main=first["split"])
+            read = [Predictions.read(out / "runs" / n / name) for n in (base, other)]
+            cells = [other, base, test_set]
+            for d in compare(*read):
+                cells += [f"{d.delta:+.2f}", f"[{d.ci_low:+.2f}, {d.ci_high:+.2f}]"]
+                cells.append(f"{d.p_value:.3f}")
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def findings(reports: dict[str, dict]) -> list[str]:
     """Facts read off the numbers, no interpretation: best BLEU and beam's price in speed."""
     notes = []
@@ -142,6 +170,11 @@ Reproduce: `{command}`
 ![BLEU against sentences/s](decoding.png)
 
 {chr(10).join(findings(reports))}
+
+Is a difference larger than the test set's noise? sacrebleu's paired bootstrap resampling
+(1,000 resamples; all references), the setting against the one it is compared with:
+
+{differences(reports, out)}
 
 Each setting's `eval.json` and predictions are under `runs/<setting>/`.
 """

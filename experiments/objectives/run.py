@@ -31,6 +31,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import yaml  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 from rich.console import Console  # noqa: E402
 
@@ -178,7 +179,9 @@ def setup(out: Path, pretrain_dir: Path) -> dict[str, Any]:
     run = RunDir(finished[0].parent)
     cfg, metrics = run.load_config(), run.read_metrics() or {}
     seeds = sorted({int(f.parent.name.rsplit("-seed", 1)[1]) for f in finished})
-    overrides = OmegaConf.load(run.overrides) if run.overrides.is_file() else []
+    # read as plain text: the overrides hold interpolations (${study.pretrain_dir}) that only
+    # resolve inside the run's composed config
+    overrides = yaml.safe_load(run.overrides.read_text()) if run.overrides.is_file() else []
     experiment = [o.split("=", 1)[1] for o in overrides if o.startswith("experiment=")]
     pretrained = sorted(pretrain_dir.glob("*/config.yaml"))
     first_pretraining = RunDir(pretrained[0].parent).load_config() if pretrained else None

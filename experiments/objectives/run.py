@@ -166,6 +166,8 @@ def run_all(planned: list[Job], lanes: int, threads: int) -> None:
 
 def s2s_report(sweep: Path, baseline: str | None = None) -> str:
     """The sweep's s2s-report (report.md and figures in the sweep dir), as a section."""
+    shown = Path(os.path.relpath(sweep))  # report.md and runs.csv name the runs as given:
+    sweep = sweep if shown.parts[:1] == ("..",) else shown  # relative to here, not /home/...
     report = sweep_report(sweep, sweep, Console(quiet=True), baseline=baseline)
     return report.read_text(encoding="utf-8").split("\n", 1)[1].strip()  # without its title
 
@@ -211,12 +213,14 @@ def bleu_chart(out: Path, path: Path) -> list[str]:
     fig, axes = plt.subplots(1, len(scores), figsize=(5 * len(scores), 3.8), squeeze=False)
     lines = []
     for ax, (test_set, by_objective) in zip(axes[0], scores.items(), strict=True):
-        names = list(by_objective)
+        names = sorted(by_objective, key=lambda n: (n != NONE, n))  # the baseline first
         means = [float(np.mean(by_objective[n])) for n in names]
-        ax.bar(names, means, color="#9ab", edgecolor="#345")
+        ax.bar(range(len(names)), means, color="#9ab", edgecolor="#345")
         for i, name in enumerate(names):
             ax.scatter([i] * len(by_objective[name]), by_objective[name], color="#123", zorder=3)
-        ax.set(title=f"{test_set}: test BLEU after fine-tuning", ylabel="BLEU")
+        labels = ["none (scratch)" if n == NONE else n for n in names]
+        ax.set_xticks(range(len(names)), labels, rotation=20, ha="right")
+        ax.set(title=f"{test_set}: BLEU after fine-tuning", ylabel="BLEU")
         ax.grid(axis="y", alpha=0.3)
         best = max(names, key=lambda n: np.mean(by_objective[n]))
         lines.append(

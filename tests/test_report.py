@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from seq2seq_bench.report import main, write_report
+from seq2seq_bench.report import format_cell, group_runs, main, write_report
 from seq2seq_bench.runs import find_runs, parse_overrides, validation_curves
 
 
@@ -265,3 +265,13 @@ def test_epochs_are_the_data_a_budget_run_trained_not_lightnings_counter(tmp_pat
     header, _, row = table_rows(write_report(tmp_path, tmp_path))
     assert row[header.index("epochs")] == "1.46"
     assert row[header.index("time/epoch (s)")] == "200.0"
+
+
+def test_a_small_spread_keeps_its_decimals() -> None:
+    """Two runs 0.376 and 0.379 epochs in: '0.38 ± 0' would read as runs that agree."""
+    frame = pd.DataFrame({"run": ["a", "b"], "finished": [True, True], "epochs": [0.376, 0.379]})
+    (group,) = group_runs(frame, [])
+    assert format_cell(group, "epochs") == "0.38 ± 0.00"
+    frame["epochs"] = [1.0, 1.0]
+    (group,) = group_runs(frame, [])
+    assert format_cell(group, "epochs") == "1"

@@ -167,7 +167,9 @@ def format_cell(group: Group, column: str) -> str:
     mean, std, n = stat
     if n == 1 or std == 0:
         return format_value(column, mean)
-    return f"{format_value(column, mean)} ± {format_value(column, std)}"
+    # a spread keeps its decimals: epochs' "0.38 ± 0" would read as no spread at all
+    spread = f"{std:.2f}" if column == "epochs" else format_value(column, std)
+    return f"{format_value(column, mean)} ± {spread}"
 
 
 def short(value: str) -> str:

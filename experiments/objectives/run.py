@@ -164,11 +164,11 @@ def run_all(planned: list[Job], lanes: int, threads: int) -> None:
         raise SystemExit(f"failed: {sorted(failed)} (see each run's .log beside its dir)")
 
 
-def s2s_report(sweep: Path, baseline: str | None = None) -> str:
+def s2s_report(sweep: Path, baseline: str | None = None, ignore: tuple[str, ...] = ()) -> str:
     """The sweep's s2s-report (report.md and figures in the sweep dir), as a section."""
     shown = Path(os.path.relpath(sweep))  # report.md and runs.csv name the runs as given:
     sweep = sweep if shown.parts[:1] == ("..",) else shown  # relative to here, not /home/...
-    report = sweep_report(sweep, sweep, Console(quiet=True), baseline=baseline)
+    report = sweep_report(sweep, sweep, Console(quiet=True), baseline=baseline, ignore=ignore)
     return report.read_text(encoding="utf-8").split("\n", 1)[1].strip()  # without its title
 
 
@@ -236,8 +236,9 @@ def bleu_chart(out: Path, path: Path) -> list[str]:
 
 def write_report(args: argparse.Namespace, command: str) -> Path:
     out, pretrain_dir, path = args.out, args.pretrain_dir, args.report
-    finetune = s2s_report(out / "finetune", baseline=f"study.pretraining={NONE}")
-    pretrain = s2s_report(pretrain_dir)
+    ignore = tuple(args.ignore)
+    finetune = s2s_report(out / "finetune", baseline=f"study.pretraining={NONE}", ignore=ignore)
+    pretrain = s2s_report(pretrain_dir, ignore=ignore)
     found = setup(out, pretrain_dir)
     model, params = found["model"], found["params"]
     findings = bleu_chart(out, out / "bleu_by_objective.png")
@@ -302,6 +303,14 @@ def main() -> None:
     parser.add_argument("--report", type=Path, default=HERE / "REPORT.md")
     parser.add_argument("--quick", action="store_true", help="a few steps, into a temp dir")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument(
+        "--ignore",
+        nargs="+",
+        default=[],
+        help="settings that do not make runs different configurations in the report, e.g. "
+        "env.commit study.pretrain_dir for seeds run at two commits into two --out dirs "
+        "(s2s-report --ignore)",
+    )
     parser.add_argument("-o", "--override", action="append", default=[], help="key=value")
     args = parser.parse_args()
     needing = [o for o in args.objectives if o in DOCUMENT_OBJECTIVES]

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from seq2seq_bench.objectives.smoothed_loss import smoothed_cross_entropy
 from seq2seq_bench.types import LABEL_PAD, Example, Tokenizers
 
 
@@ -105,16 +106,10 @@ class Objective(ABC):
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The training loss, and any parts of it worth logging (`train/<name>`).
 
-        Label-smoothed cross-entropy of the logits; the model's own ``output.loss`` is not
-        used, as it carries no smoothing."""
-        logits = output.logits
-        loss = torch.nn.functional.cross_entropy(
-            logits.float().reshape(-1, logits.size(-1)),
-            labels.reshape(-1),
-            ignore_index=LABEL_PAD,
-            label_smoothing=label_smoothing,
-        )
-        return loss, {}
+        Label-smoothed cross-entropy of the logits (PyTorch's value, a cheaper gradient:
+        smoothed_loss.py); the model's own ``output.loss`` is not used, as it carries no
+        smoothing."""
+        return smoothed_cross_entropy(output.logits, labels, label_smoothing, LABEL_PAD), {}
 
     def sentence_counts(self, output: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """(correct, total) predictions of `sentence_task` in a batch's output."""

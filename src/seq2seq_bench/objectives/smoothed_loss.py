@@ -1,0 +1,58 @@
+"""Label-smoothed cross-entropy with a hand-derived gradient.
+
+`F.cross_entropy(..., label_smoothing=e)` builds the whole (tokens x vocabulary) log-softmax,
+then sums it for the smoothing term, and its backward fills a zero matrix for the NLL part,
+adds the smoothing part's expanded gradient to it and runs log-softmax's backward: about ten
+passes over the largest tensor of a step. On a 2-core CPU that was ~20 % of a
+transformer_base training step. The gradient of this loss has a closed form,
+``(softmax(z) - q) / n`` with ``q = (1 - e) * onehot(y) + e / V`` on the counted rows, so
+the backward writes the gradient from the saved log-probabilities in three passes (exp,
+subtract, scale) and the forward adds one (the row means) to log-softmax. The value is the same as PyTorch's (mean over tokens that are not `ignore_index`,
+NaN when there are none); `tests/test_smoothed_loss.py` pins values and gradients to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+class _SmoothedCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(
+        ctx: Any, logits: torch.Tensor, labels: torch.Tensor, smoothing: float, ignore_index: int
+    ) -> torch.Tensor:
+        counted = labels != ignore_index
+        safe = labels.masked_fill(~counted, 0)
+        log_probs = torch.log_softmax(logits, dim=-1)
+        loss = -log_probs.gather(-1, safe[:, None]).squeeze(-1)
+        if smoothing:
+            loss = (1 - smoothing) * loss - smoothing * log_probs.mean(dim=-1)
+        count = counted.sum()
+        ctx.save_for_backward(log_probs, safe, counted, count)
+        ctx.smoothing = smoothing
+        return (loss * counted).sum() / count
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        log_probs, safe, counted, count = ctx.saved_tensors
+        smoothing = ctx.smoothing
+        out = log_probs.exp()  # softmax
+        if smoothing:
+            out.sub_(smoothing / log_probs.size(-1))
+        target = torch.full_like(log_probs[:, :1], -(1 - smoothing))
+        out.scatter_add_(-1, safe[:, None], target)
+        out.mul_((grad / count * counted)[:, None].to(out.dtype))
+        return out, None, None, None
+
+
+def smoothed_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, smoothing: float, ignore_index: int = -100
+) -> torch.Tensor:
+    """Mean label-smoothed cross-entropy of ``logits`` (..., V) against ``labels`` (...),
+    computed in float32 whatever the logits' dtype."""
+    if not 0 <= smoothing < 1:
+        raise ValueError(f"label smoothing must be in [0, 1), got {smoothing}")
+    flat = logits.float().reshape(-1, logits.size(-1))
+    return _SmoothedCrossEntropy.apply(flat, labels.reshape(-1), float(smoothing), ignore_index)

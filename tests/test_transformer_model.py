@@ -3,6 +3,8 @@ save/load with tied weights, and that a tiny model actually learns."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -402,3 +404,27 @@ def test_sinusoidal_positions_follow_the_paper() -> None:
 def test_invalid_config_raises(overrides: dict) -> None:
     with pytest.raises(ValueError):
         tiny_config(**overrides)
+
+
+def test_hugging_face_trainer_trains_it(tmp_path) -> None:
+    """Users train exports with transformers' Trainer: it inspects forward's signature (a
+    forward with **kwargs is sent `num_items_in_batch`, which this model must not receive)."""
+    from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments
+
+    model = tiny_model().train()
+    input_ids, attention_mask = source_batch()
+    rows = [
+        {"input_ids": i, "attention_mask": m, "labels": i.masked_fill(m == 0, -100)}
+        for i, m in zip(input_ids, attention_mask, strict=True)
+    ]
+    args = Seq2SeqTrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=2,
+        per_device_train_batch_size=3,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    result = Seq2SeqTrainer(model=model, args=args, train_dataset=rows).train()
+    assert result.global_step == 2 and math.isfinite(result.training_loss)

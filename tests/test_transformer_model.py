@@ -250,6 +250,31 @@ def test_forward_takes_the_cache_under_either_name(name: str) -> None:
         model(input_ids, decoder_input_ids=decoder_ids, cache=cache, past_key_values=cache)
 
 
+def test_cache_position_from_older_generate_is_checked_not_trusted() -> None:
+    """generate() before transformers 5.24 sends cache_position; one that disagrees with the
+    cache would decode at the wrong positions, so it is an error."""
+    model = tiny_model()
+    input_ids, attention_mask = source_batch()
+    decoder_ids = torch.tensor([[0, 5]] * 3)
+    first = model(input_ids, attention_mask, decoder_input_ids=decoder_ids, use_cache=True)
+    step = dict(decoder_input_ids=decoder_ids[:, 1:], cache=first[CACHE_FIELD])
+    model(input_ids, attention_mask, cache_position=torch.tensor([2]), **step)
+    with pytest.raises(ValueError, match="cache_position starts at 5"):
+        model(input_ids, attention_mask, cache_position=torch.tensor([5]), **step)
+
+
+def test_generate_does_not_warn_that_the_model_expects_cache_position(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """transformers 5.24 warns (and asks for a PR on the 'hub repo') when a custom model's
+    forward names cache_position; ours takes positions from the cache."""
+    model = tiny_model()
+    input_ids, attention_mask = source_batch()
+    with caplog.at_level("WARNING"):
+        model.generate(input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=3)
+    assert "cache_position" not in caplog.text
+
+
 @pytest.mark.parametrize(
     ("call", "named", "value"),
     [

@@ -466,15 +466,20 @@ class TransformerForSeq2Seq(PreTrainedModel, GenerationMixin):
         return_dict: bool | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        cache_position: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
         decoder_inputs_embeds: Tensor | None = None,
+        **legacy: Tensor | None,
     ) -> Seq2SeqLMOutput | tuple[Tensor, ...]:
         """``cache`` (transformers >= 5.24) and ``past_key_values`` (before) are the same thing
-        under its two names. Positions come from the cache length; ``cache_position`` (what
-        older versions send) is only checked against it. The loss is plain token-level cross
-        entropy; label smoothing is the training objective's business. The embeddings inputs
-        exist because peft and generate() pass them (as None); tokens are the only input."""
+        under its two names. Positions come from the cache length; ``cache_position``, which
+        generate() before 5.24 sends, arrives in ``legacy`` and is only checked against it
+        (a named parameter would make 5.24's generate() warn that we still expect it; any
+        other extra argument is refused). The loss is plain token-level cross entropy; label
+        smoothing is the training objective's business. The embeddings inputs exist because
+        peft and generate() pass them (as None); tokens are the only input."""
+        unknown = set(legacy) - {"cache_position"}
+        if unknown:
+            raise TypeError(f"unexpected arguments to the Transformer: {sorted(unknown)}")
         if inputs_embeds is not None or decoder_inputs_embeds is not None:
             raise NotImplementedError("this Transformer reads token ids, not inputs_embeds")
         if cache is not None and past_key_values is not None:
@@ -499,7 +504,7 @@ class TransformerForSeq2Seq(PreTrainedModel, GenerationMixin):
         cache = past if use_cache else None
         if use_cache and cache is None:
             cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
-        check_cache_position(cache_position, cache)
+        check_cache_position(legacy.get("cache_position"), cache)
         decoded = self.decoder(
             decoder_input_ids,
             encoder_outputs.last_hidden_state,

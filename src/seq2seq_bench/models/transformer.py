@@ -380,6 +380,9 @@ class TransformerForSeq2Seq(PreTrainedModel, GenerationMixin):
     config: TransformerConfig
     main_input_name = "input_ids"
     _supports_sdpa = True
+    # forward() takes **legacy (cache_position from older generate()): without this, Hugging
+    # Face's Trainer reads any **kwargs as "accepts num_items_in_batch" and passes it
+    accepts_loss_kwargs = False
     _no_split_modules = ["EncoderLayer", "DecoderLayer"]
     # transformers 5: {target: source}. Only applied when config.tie_word_embeddings is True; then
     # the three are one Parameter and only ``shared.weight`` is written to the checkpoint.

@@ -2,13 +2,14 @@
 
 `F.cross_entropy(..., label_smoothing=e)` builds the whole (tokens x vocabulary) log-softmax,
 then sums it for the smoothing term, and its backward fills a zero matrix for the NLL part,
-adds the smoothing part's expanded gradient to it and runs log-softmax's backward: about ten
-passes over the largest tensor of a step. On a 2-core CPU that was ~20 % of a
-transformer_base training step. The gradient of this loss has a closed form,
-``(softmax(z) - q) / n`` with ``q = (1 - e) * onehot(y) + e / V`` on the counted rows, so
-the backward writes the gradient from the saved log-probabilities in three passes (exp,
-subtract, scale) and the forward adds one (the row means) to log-softmax. The value is the same as PyTorch's (mean over tokens that are not `ignore_index`,
-NaN when there are none); `tests/test_smoothed_loss.py` pins values and gradients to it.
+adds the smoothing part's expanded gradient to it and runs log-softmax's backward: many
+passes over the largest tensor of a step (log-softmax alone was 12 % of a profiled
+transformer_base step on a 2-core CPU). The gradient has a closed form, ``(softmax(z) - q) /
+n`` with ``q = (1 - e) * onehot(y) + e / V`` on the counted rows, so the backward writes it
+from the saved log-probabilities in three passes (exp, subtract, scale) and the forward adds
+one (the row means) to log-softmax: 1.5x faster on a 3,000 x 8,000 logits matrix, about 2 %
+of a whole step. The value is PyTorch's (mean over tokens that are not `ignore_index`, NaN
+when there are none); `tests/test_smoothed_loss.py` pins values and gradients to it.
 """
 
 from __future__ import annotations

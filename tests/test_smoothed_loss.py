@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seq2seq_bench.objectives.smoothed_loss import smoothed_cross_entropy
+from seq2seq_bench.objectives.smoothed_loss import _SmoothedCrossEntropy, smoothed_cross_entropy
 
 
 def reference(logits: torch.Tensor, labels: torch.Tensor, smoothing: float) -> torch.Tensor:
@@ -53,8 +53,6 @@ def test_gradcheck_in_double() -> None:
     torch.manual_seed(1)
     logits = torch.randn(6, 9, dtype=torch.float64, requires_grad=True)
     labels = torch.tensor([1, 2, -100, 8, 0, 3])
-    from seq2seq_bench.objectives.smoothed_loss import _SmoothedCrossEntropy
-
     assert torch.autograd.gradcheck(
         lambda z: _SmoothedCrossEntropy.apply(z, labels, 0.1, -100), (logits,)
     )

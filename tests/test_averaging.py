@@ -11,6 +11,7 @@ import torch
 from transformers import AutoModelForSeq2SeqLM
 
 from seq2seq_bench import averaging
+from seq2seq_bench import train as train_module
 from seq2seq_bench.averaging import WeightSnapshots, average_snapshots, snapshots
 from seq2seq_bench.checks import ConfigError
 from seq2seq_bench.train import train
@@ -39,7 +40,11 @@ def test_settings_that_cannot_average_are_refused(last: int, every: int) -> None
 
 @pytest.fixture(scope="module")
 def averaged_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """11 steps, a snapshot every 3 (3, 6, 9) and at the end (11); the newest 3 averaged."""
+    """11 steps, a snapshot every 3 (3, 6, 9) and at the end (11); the newest 3 averaged.
+
+    Whether an 11-step average validates better than the final weights is a coin toss (val
+    BLEU 0.38 against 0.39), so the comparison is made to prefer the newer candidate here:
+    this pins what happens once the average is chosen; the test below pins the refusal."""
     tmp = tmp_path_factory.mktemp("average")
     cfg = compose_config(
         tmp,
@@ -51,7 +56,9 @@ def averaged_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "test_decoding.num_beams=1",
         ],
     )
-    train(cfg)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train_module, "at_least_as_good", lambda *_: True)
+        train(cfg)
     return Path(cfg.paths.output_dir)
 
 
@@ -75,8 +82,6 @@ def test_the_run_tests_and_exports_the_mean_of_the_newest_snapshots(averaged_run
     assert record["steps"] == [6, 9, 11]
     assert "val/loss" in record["val_final"] and "val/loss" in record["val_average"]
     assert record["val_final"]["val/loss"] != record["val_average"]["val/loss"]
-    # val/bleu (the monitor) of the average at least the final's: the average is tested
-    assert record["val_average"]["val/bleu"] >= record["val_final"]["val/bleu"]
     assert record["used"] and metrics["tested_weights"] == "average"
     assert metrics["val"]["val/loss"] == pytest.approx(record["val_average"]["val/loss"])
 

@@ -30,13 +30,18 @@ def test_batches_respect_budget_and_keep_every_example(
         assert padded <= budget or len(batch) == 1
 
 
-def test_the_epoch_plan_keeps_padding_small() -> None:
+def test_the_epoch_plan_keeps_padding_small_on_both_sides() -> None:
+    """Targets up to 5 tokens shorter or longer than their sources, as translations are:
+    sorting by the longest side alone leaves the shorter one ragged (0.94 here, 0.98 now)."""
     rng = random.Random(0)
-    sources = [rng.randint(3, 40) for _ in range(2000)]
-    costs = [max(s, max(1, s + rng.randint(-3, 3))) for s in sources]
-    batches = epoch_batches(costs, 1024, seed=0, epoch=0)
-    padded = sum(len(b) * max(costs[i] for i in b) for b in batches)
-    assert padded / sum(costs) < 1.1
+    sources = [rng.randint(3, 40) for _ in range(20_000)]
+    lengths = [(s, max(1, s + rng.randint(-5, 5))) for s in sources]
+    batches = epoch_batches(lengths, 1024, seed=0, epoch=0)
+    real = sum(s + t for s, t in lengths)
+    padded = sum(
+        len(b) * (max(lengths[i][0] for i in b) + max(lengths[i][1] for i in b)) for b in batches
+    )
+    assert real / padded > 0.97
 
 
 def test_max_sentences_caps_batch_size() -> None:

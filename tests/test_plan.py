@@ -24,8 +24,11 @@ PAIRS = [
 ]
 
 
+side = st.integers(1, 60)
+
+
 @given(
-    costs=st.lists(st.integers(1, 60), min_size=1, max_size=200),
+    lengths=st.lists(st.tuples(side, side), min_size=1, max_size=200),
     max_tokens=st.integers(1, 300),
     world=st.integers(1, 5),
     workers=st.integers(1, 4),
@@ -33,11 +36,11 @@ PAIRS = [
 )
 @settings(max_examples=150, deadline=None)
 def test_every_pair_exactly_once_across_ranks_and_workers(
-    costs: list[int], max_tokens: int, world: int, workers: int, epoch: int
+    lengths: list[tuple[int, int]], max_tokens: int, world: int, workers: int, epoch: int
 ) -> None:
-    batches = epoch_batches(costs, max_tokens, seed=0, epoch=epoch)
-    assert sorted(i for b in batches for i in b) == list(range(len(costs)))
-    assert len(batches) == len(epoch_batches(costs, max_tokens, seed=0, epoch=epoch + 1))
+    batches = epoch_batches(lengths, max_tokens, seed=0, epoch=epoch)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    assert len(batches) == len(epoch_batches(lengths, max_tokens, seed=0, epoch=epoch + 1))
     per_rank = [rank_steps(batches, rank, world) for rank in range(world)]
     assert len({len(steps) for steps in per_rank}) == 1  # no rank waits for another
     seen = Counter(
@@ -47,13 +50,15 @@ def test_every_pair_exactly_once_across_ranks_and_workers(
         for _, batch in worker_steps(steps, worker, workers)
         for i in batch
     )
-    assert seen == Counter(range(len(costs)))
+    assert seen == Counter(range(len(lengths)))
 
 
-@given(costs=st.lists(st.integers(1, 60), min_size=2, max_size=100), start=st.integers(0, 50))
+@given(lengths=st.lists(st.tuples(side, side), min_size=2, max_size=100), start=st.integers(0, 50))
 @settings(max_examples=100, deadline=None)
-def test_a_resumed_epoch_reads_the_remaining_steps_in_order(costs: list[int], start: int) -> None:
-    steps = rank_steps(epoch_batches(costs, 100, seed=1, epoch=0), rank=0, world=1)
+def test_a_resumed_epoch_reads_the_remaining_steps_in_order(
+    lengths: list[tuple[int, int]], start: int
+) -> None:
+    steps = rank_steps(epoch_batches(lengths, 100, seed=1, epoch=0), rank=0, world=1)
     workers = 2
     by_worker = [worker_steps(steps, w, workers, start) for w in range(workers)]
     interleaved = [s for pair in zip(*by_worker, strict=False) for s in pair]
@@ -62,9 +67,9 @@ def test_a_resumed_epoch_reads_the_remaining_steps_in_order(costs: list[int], st
 
 
 def test_batches_respect_the_token_budget() -> None:
-    costs = [5, 7, 30, 2, 2, 9, 40, 41, 3]
-    for batch in epoch_batches(costs, 40, seed=0, epoch=0):
-        assert len(batch) == 1 or max(costs[i] for i in batch) * len(batch) <= 40
+    lengths = [(5, 2), (7, 7), (3, 30), (2, 1), (2, 2), (9, 4), (40, 40), (1, 41), (3, 3)]
+    for batch in epoch_batches(lengths, 40, seed=0, epoch=0):
+        assert len(batch) == 1 or max(max(lengths[i]) for i in batch) * len(batch) <= 40
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +80,10 @@ def tokenizers() -> Tokenizers:
 
 def planned(tokenizers: Tokenizers, rank: int = 0, world: int = 1) -> PlannedTrainSet:
     objective = TranslationObjective()
-    costs = [max(len(e.input_ids), len(e.labels)) for e in objective.encode(PAIRS, tokenizers)]
+    lengths = [(len(e.input_ids), len(e.labels)) for e in objective.encode(PAIRS, tokenizers)]
     return PlannedTrainSet(
         PAIRS,
-        costs,
+        lengths,
         objective,
         tokenizers,
         max_tokens=120,

@@ -1,4 +1,4 @@
-"""The corpus scan is cached: a second run reads the same split, pairs and costs back, and
+"""The corpus scan is cached: a second run reads the same split, pairs and lengths back, and
 anything that could change them (corpus content, tokenizer, objective settings) is a new
 cache entry, never a stale one."""
 
@@ -52,7 +52,7 @@ def test_a_second_setup_reads_the_same_scan_back(
     assert "skipped 1 malformed lines" in caplog.text  # still reported on every run
     assert second.stats == first.stats
     assert second._train_pairs == first._train_pairs
-    assert second._train_costs == first._train_costs
+    assert second._train_lengths == first._train_lengths
     assert {k: v.pairs for k, v in second.eval_sets.items()} == {
         k: v.pairs for k, v in first.eval_sets.items()
     }
@@ -62,7 +62,7 @@ def test_what_changes_the_scan_changes_the_key(tmp_path: Path) -> None:
     corpus, cache = tmp_path / "pairs.tsv", tmp_path / "cache"
     corpus.write_text("".join(f"{s}\t{t}\n" for s, t in EN_FR), encoding="utf-8")
     base = datamodule(corpus, cache)
-    datamodule(corpus, cache, TranslationObjective(max_source_tokens=4))  # other costs
+    datamodule(corpus, cache, TranslationObjective(max_source_tokens=4))  # other lengths
     assert len(scans(cache)) == 2
     datamodule(corpus, cache, tokenizer_algorithm="unigram")  # another tokenizer
     assert len(scans(cache)) == 3

@@ -2,7 +2,7 @@
 
 `setup` reads the corpus once (`scan.py`, cached between runs) in order to (1) count kept
 and skipped lines per split, (2) hold the validation and test splits and the training pairs
-in memory, (3) measure each training pair's token cost, from which every epoch is planned
+in memory, (3) measure each training pair's length in tokens, from which every epoch is planned
 (`plan.py`). Skipped lines are reported there, once per run. The position in the epoch is saved in every checkpoint (`state_dict`)
 and a resumed run continues from it.
 """
@@ -100,7 +100,7 @@ class TranslationDataModule(L.LightningDataModule):
         self.eval_sets: dict[str, EvalSet] = {}
         self.stats: dict[str, Any] = {}
         self._train_pairs: list[tuple[str, str]] = []
-        self._train_costs: list[int] = []
+        self._train_lengths: list[tuple[int, int]] = []
         self._resume: dict[str, int] | None = None  # the epoch and step a checkpoint saved
 
     # -- tokenizer ----------------------------------------------------------------------
@@ -177,13 +177,13 @@ class TranslationDataModule(L.LightningDataModule):
         read = found.read
         if read.total_skipped:
             log.warning("skipped %d malformed lines: %s", read.total_skipped, dict(read.skipped))
-        if not found.costs:
+        if not found.lengths:
             raise EmptyDataError(
                 "the training split is empty: check the corpus and data.val_fraction / "
                 "data.test_fraction"
             )
         self.eval_sets = eval_sets(found.held_out, self.max_eval_pairs, self.extra_test_sets)
-        self._train_pairs, self._train_costs = found.train_pairs, found.costs
+        self._train_pairs, self._train_lengths = found.train_pairs, found.lengths
         self.stats = {
             "read": read.as_dict(),
             "pairs": dict(found.per_split),
@@ -209,7 +209,7 @@ class TranslationDataModule(L.LightningDataModule):
             accumulate = self.trainer.accumulate_grad_batches if self.trainer is not None else 1
         return PlannedTrainSet(
             self._train_pairs,
-            self._train_costs,
+            self._train_lengths,
             self.objective,
             self.tokenizers,
             max_tokens=max(1, self.max_tokens // (world * accumulate)),

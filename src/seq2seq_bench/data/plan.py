@@ -1,6 +1,6 @@
 """An epoch of training as a plan: which pairs make which batch, and which process reads it.
 
-Every process computes the same plan from the training pairs' token costs and (seed, epoch),
+Every process computes the same plan from the training pairs' token lengths and (seed, epoch),
 so it is the same in 1 process or 8, with 0 dataloader workers or 4, and after a restart.
 That is what makes an epoch exact: every training pair is in exactly one batch; batch `b`
 goes to rank `b % world`; within a rank, step `s` goes to worker `s % workers`, and the
@@ -18,13 +18,13 @@ import math
 import random
 from collections.abc import Sequence
 
-from seq2seq_bench.data.batching import batch_sizes
+from seq2seq_bench.data.batching import batch_sizes, length_order
 
 Batch = list[int]  # indices into the training pairs
 
 
 def epoch_batches(
-    costs: Sequence[int],
+    lengths: Sequence[tuple[int, int]],
     max_tokens: int,
     seed: int,
     epoch: int,
@@ -32,18 +32,20 @@ def epoch_batches(
 ) -> list[Batch]:
     """Every pair index in exactly one batch, in this epoch's order.
 
-    Pairs are sorted by length (little padding), ties broken at random per epoch (other
+    ``lengths``: each pair's (source, target) tokens. Pairs are sorted by length on both
+    sides (`length_order`: little padding), ties broken at random per epoch (other
     batch-mates each epoch), cut under the token budget, and the batches shuffled. The
     batch sizes depend on the sorted lengths alone, so every epoch has the same number of
     batches: Lightning sizes the epoch (and the learning-rate schedule) once.
     """
     rng = random.Random(f"plan/{seed}/{epoch}")
-    tie = list(range(len(costs)))
+    tie = list(range(len(lengths)))
     rng.shuffle(tie)
-    order = sorted(range(len(costs)), key=lambda i: (costs[i], tie[i]))
+    keys = [length_order(pair) for pair in lengths]
+    order = sorted(range(len(lengths)), key=lambda i: (keys[i], tie[i]))
     batches: list[Batch] = []
     start = 0
-    for size in batch_sizes([costs[i] for i in order], max_tokens, max_sentences):
+    for size in batch_sizes([keys[i][0] for i in order], max_tokens, max_sentences):
         batches.append(order[start : start + size])
         start += size
     rng.shuffle(batches)

@@ -1,7 +1,7 @@
 """One scan of the corpus, and its cache: the split, the held-out pairs, the training pairs
-and each one's token cost, which every epoch is planned from.
+and each one's length in tokens, which every epoch is planned from.
 
-Costs need every training pair tokenized once: on Tatoeba that is ~13 s, paid by every run
+Lengths need every training pair tokenized once: on Tatoeba that is ~13 s, paid by every run
 and sweep job before its first step. The result depends only on the corpus content, the
 split settings, the tokenizers and the objective's settings (and the code that reads and
 measures), so it is cached under a key made of exactly those, in one pickle written
@@ -27,14 +27,14 @@ from typing import Any
 import numpy as np
 
 from seq2seq_bench.atomic import atomic_write
-from seq2seq_bench.data.batching import example_cost
+from seq2seq_bench.data.batching import example_cost, example_lengths
 from seq2seq_bench.data.corpora import Corpus, ReadStats
 from seq2seq_bench.objectives.base import Objective
 from seq2seq_bench.types import Example, Tokenizers
 
 log = logging.getLogger(__name__)
 
-VERSION = 1  # bump when what a scan holds, or how a cost is computed, changes
+VERSION = 2  # bump when what a scan holds, or how lengths are measured, changes
 CHUNK = 2048  # training pairs encoded at a time
 
 
@@ -44,7 +44,8 @@ class CorpusScan:
     per_split: Counter[str]
     held_out: dict[str, list[tuple[str, str]]]  # "val", "test" -> pairs, in corpus order
     train_pairs: list[tuple[str, str]] = field(default_factory=list)
-    costs: list[int] = field(default_factory=list)  # per training pair: its longest side
+    # per training pair: its (source, target) tokens, which every epoch is planned from
+    lengths: list[tuple[int, int]] = field(default_factory=list)
     truncated: int = 0  # training examples cut at the objective's length limit
 
 
@@ -55,7 +56,7 @@ def scan(
     tokenizers: Tokenizers,
     seed: int,
 ) -> CorpusScan:
-    """Read the corpus once: count, split, and measure every training pair's cost. An
+    """Read the corpus once: count, split, and measure every training pair's lengths. An
     objective that packs several texts into one example (span corruption) is asked pair by
     pair; noise only changes lengths, so a fixed seed will do."""
     result = CorpusScan(ReadStats(), Counter(), {"val": [], "test": []})
@@ -68,7 +69,7 @@ def scan(
             each = [objective.encode([p], tokenizers, noise) for p in chunk]
             examples = [max(e, key=example_cost) if e else None for e in each]
         for example in examples:
-            result.costs.append(example_cost(example) if example is not None else 1)
+            result.lengths.append(example_lengths(example) if example is not None else (1, 1))
             result.truncated += example is not None and is_truncated(example, objective)
         result.train_pairs.extend(chunk)
         chunk.clear()

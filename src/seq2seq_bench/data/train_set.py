@@ -24,7 +24,7 @@ class PlannedTrainSet(torch.utils.data.IterableDataset):
     def __init__(
         self,
         pairs: list[tuple[str, str]],
-        costs: list[int],
+        lengths: list[tuple[int, int]],
         objective: Objective,
         tokenizers: Tokenizers,
         *,
@@ -36,7 +36,7 @@ class PlannedTrainSet(torch.utils.data.IterableDataset):
     ) -> None:
         if not pairs:
             raise ValueError("no training pairs to plan an epoch with")
-        self.pairs, self.costs = pairs, costs
+        self.pairs, self.lengths = pairs, lengths
         self.objective, self.tokenizers = objective, tokenizers
         self.max_tokens, self.max_sentences = max_tokens, max_sentences
         self.seed, self.rank, self.world_size = seed, rank, world_size
@@ -45,7 +45,7 @@ class PlannedTrainSet(torch.utils.data.IterableDataset):
         self.steps = steps_per_epoch(len(self.batches(0)), world_size)
 
     def batches(self, epoch: int) -> list[list[int]]:
-        return epoch_batches(self.costs, self.max_tokens, self.seed, epoch, self.max_sentences)
+        return epoch_batches(self.lengths, self.max_tokens, self.seed, epoch, self.max_sentences)
 
     def set_position(self, epoch: int, start: int = 0) -> None:
         """Where the next iteration starts: ``start`` steps into ``epoch`` (a resume)."""

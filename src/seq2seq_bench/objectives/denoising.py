@@ -57,13 +57,23 @@ def monolingual_texts(pairs: list[tuple[str, str]], sides: str) -> list[str]:
     return texts
 
 
-def split_frame(ids: list[int], special: frozenset[int]) -> tuple[Frame, list[int]]:
+@lru_cache(maxsize=8)
+def template_frame(tokenizer: PreTrainedTokenizerBase) -> Frame:
+    """The special tokens the tokenizer's template puts around every text, read off the
+    encoding of one plain word. Only these are stripped: a text that itself spells a special
+    token (a corpus line "<s>") keeps it as content instead of losing it as framing."""
+    ids = token_ids(tokenizer, ["a"], 16)[0]
+    special = frozenset(tokenizer.all_special_ids) - {tokenizer.unk_token_id}  # unk: text
     start, end = 0, len(ids)
     while start < end and ids[start] in special:
         start += 1
     while end > start and ids[end - 1] in special:
         end -= 1
-    return Frame(ids[:start], ids[end:]), ids[start:end]
+    return Frame(ids[:start], ids[end:])
+
+
+def strip_frame(ids: list[int], frame: Frame) -> list[int]:
+    return ids[len(frame.prefix) : len(ids) - len(frame.suffix)]
 
 
 def text_rng(seed: int, content: list[int]) -> np.random.Generator:
@@ -135,17 +145,16 @@ class DenoisingObjective(Objective):
             return []
         tokenizer = tokenizers.source
         encoded = token_ids(tokenizer, texts, self.max_tokens)
-        special = frozenset(tokenizer.all_special_ids) - {tokenizer.unk_token_id}  # unk: text
-        framed = [
-            (split_frame(list(ids), special), text)
+        frame = template_frame(tokenizer)
+        contents = [
+            (content, text)
             for ids, text in zip(encoded, texts, strict=True)
+            if (content := strip_frame(list(ids), frame))
         ]
-        framed = [(frame, content, text) for (frame, content), text in framed if content]
-        if not framed:
+        if not contents:
             return []
-        frame = framed[0][0]
         examples = []
-        for document in self.documents([(c, t) for _, c, t in framed], tokenizer):
+        for document in self.documents(contents, tokenizer):
             noise = rng if rng is not None else text_rng(self.seed, document.content)
             examples.append(self.corrupt(document, frame, tokenizers, noise))
         return examples

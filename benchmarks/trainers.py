@@ -6,8 +6,11 @@ split and tokenizer, same token budget per step (`MODELS`), same optimizer (Adam
 
 - ours: `build(cfg)` (DataModule with its token-budget plan, Seq2SeqModule) under a
   Lightning Trainer, as `train.py` runs it (validation and checkpoints left out), glibc's
-  malloc tuned as train.py tunes it (allocator.py: no mmap, 1 GiB trim threshold);
-- ours_untuned_allocator: the same with glibc's defaults, what that setting buys;
+  malloc tuned as train.py tunes it (allocator.py: no mmap, 1 GiB trim threshold), its
+  dropout masks drawn as train.py draws them (dropout.py);
+- ours_pytorch_dropout: the same with PyTorch's dropout (`fast_dropout=false`), what
+  dropout.py buys;
+- ours_untuned_allocator: ours with glibc's defaults, what the allocator setting buys;
 - plain: a bare `for batch in batches: loss.backward(); step()` loop over the very batches
   our plan makes (our batching without our loop);
 - seq2seq_trainer: `Seq2SeqTrainer` grouping by length (`train_sampling_strategy=
@@ -42,7 +45,7 @@ WARMUP = 3
 # Seq2SeqTrainer's peak memory (24 GB at 4,096 tokens) stays inside a 24 GB machine
 MODELS = {"transformer_base": (4096, 20), "t5_small": (2048, 10)}
 LR, WEIGHT_DECAY, SMOOTHING = 5e-4, 0.01, 0.1
-VARIANTS = ("ours", "ours_untuned_allocator", "plain", "seq2seq_trainer")
+VARIANTS = ("ours", "ours_pytorch_dropout", "ours_untuned_allocator", "plain", "seq2seq_trainer")
 
 
 class Meter:
@@ -139,14 +142,19 @@ def config(model: str, work: Path, max_tokens: int | None = None) -> Any:
     return cfg
 
 
-def run_ours(cfg: Any, steps: int, tuned_allocator: bool = True) -> dict[str, float]:
+def run_ours(
+    cfg: Any, steps: int, tuned_allocator: bool = True, fast_dropout: bool = True
+) -> dict[str, float]:
     import lightning as L
+    from omegaconf import open_dict
 
     from seq2seq_bench.allocator import keep_freed_memory
     from seq2seq_bench.build import build
 
     if tuned_allocator:
         keep_freed_memory()
+    with open_dict(cfg):
+        cfg.fast_dropout = fast_dropout
     run = build(cfg)
     meter = Meter(steps, run.model.model)
 
@@ -280,7 +288,12 @@ def one(variant: str, model: str, steps: int, max_tokens: int | None = None) -> 
         work = Path(folder)
         cfg = config(model, work, max_tokens)
         if variant.startswith("ours"):
-            return run_ours(cfg, steps, tuned_allocator=variant == "ours")
+            return run_ours(
+                cfg,
+                steps,
+                tuned_allocator=variant != "ours_untuned_allocator",
+                fast_dropout=variant != "ours_pytorch_dropout",
+            )
         if variant == "plain":
             return run_plain(cfg, steps)
         return run_seq2seq_trainer(cfg, steps, work)

@@ -26,6 +26,7 @@ from torch import nn
 
 from seq2seq_bench.checks import ConfigError, check_settings
 from seq2seq_bench.decoding import Decoding
+from seq2seq_bench.dropout import use_fast_dropout
 from seq2seq_bench.encoder_cache import EncoderCache
 from seq2seq_bench.freezing import FreezeReport, report
 from seq2seq_bench.models.backbone import Backbone
@@ -158,6 +159,8 @@ def build(cfg: DictConfig) -> Run:
         raise ConfigError(NO_DOCUMENTS.format(name=objective.name))
     tokenizers = datamodule.tokenizers
     model = build_model(cfg, tokenizers, backbone, objective)
+    if cfg.get("fast_dropout", True):  # training only: evaluation has no dropout
+        use_fast_dropout(model.model)
     datamodule.setup("fit")
     cache = encoder_cache(cfg, objective, datamodule, tokenizers, model.model)
     module = Seq2SeqModule(

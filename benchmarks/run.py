@@ -159,6 +159,7 @@ def bench_engines(meta: dict) -> None:
 
 def bench_trainers(meta: dict, models: tuple[str, ...] = tuple(trainers.MODELS)) -> None:
     result = trainers.measure(models)
+    peak = result["peak_gflops"]
     lines = [
         "# Training throughput: our loop vs Seq2SeqTrainer vs a plain PyTorch loop",
         "",
@@ -169,7 +170,8 @@ def bench_trainers(meta: dict, models: tuple[str, ...] = tuple(trainers.MODELS))
             for m, b in result["budgets"].items()
         )
         + f"; {result['repetitions']} interleaved repetitions, median (min-max); fp32 matmul "
-        f"peak measured in this run: {result['peak_gflops']:.0f} GFLOP/s",
+        f"peak measured in each run's process before and after its steps: median "
+        f"{peak['median']:.0f} ({peak['min']:.0f}-{peak['max']:.0f}) GFLOP/s",
         "",
         "| model / loop | target tok/s | ours / this | padding efficiency | peak RSS | MFU |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
@@ -184,7 +186,7 @@ def bench_trainers(meta: dict, models: tuple[str, ...] = tuple(trainers.MODELS))
     lines += [
         "",
         other_cpu(result, "before each run") + ". MFU: 6 FLOPs per matmul weight and real "
-        "token (attention scores left out) over the peak above.",
+        "token (attention scores left out) over the peak measured around that run.",
     ]
     subset = "" if set(models) == set(trainers.MODELS) else "-" + "-".join(models)
     publish(f"trainers{subset}", meta, result, lines)

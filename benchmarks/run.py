@@ -170,7 +170,7 @@ def bench_trainers(meta: dict, models: tuple[str, ...] = tuple(trainers.MODELS))
             for m, b in result["budgets"].items()
         )
         + f"; {result['repetitions']} interleaved repetitions, median (min-max); fp32 matmul "
-        f"peak measured in each run's process before and after its steps: median "
+        f"peak probed at every step in each run's own process: median "
         f"{peak['median']:.0f} ({peak['min']:.0f}-{peak['max']:.0f}) GFLOP/s",
         "",
         "| model / loop | target tok/s | ours / this | padding efficiency | peak RSS | MFU |",

@@ -15,6 +15,8 @@ from seq2seq_bench.data.tokenizer import (
 )
 from seq2seq_bench.models.bert_encoder import minilm_dir
 from seq2seq_bench.objectives.base import token_ids
+from seq2seq_bench.objectives.translation import TranslationObjective
+from seq2seq_bench.types import Tokenizers
 
 from .conftest import EN_FR
 
@@ -76,3 +78,30 @@ def test_token_ids_are_the_tokenizers_own_truncated_ids(which: str, max_length: 
     assert (backend.truncation, backend.padding) == settings
     expected = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
     assert fast == [list(x) for x in expected]
+
+
+SPELLED = "Type </s> or <mask> or <extra_id_0> or [SEP] or <pad> to stop."
+
+
+@pytest.mark.parametrize("which", ["ours", "minilm"])
+def test_text_that_spells_a_special_token_is_encoded_as_text(which: str) -> None:
+    """Through `Tokenizers` (every path of ours: the training data's fast tokenization, the
+    objectives, translation's source encoding), a sentence that spells a control token
+    keeps its words and gets no control id but the template's own."""
+    if which == "ours":
+        tokenizer = train_tokenizer(TEXTS + [SPELLED], vocab_size=400)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir()))
+    tokenizers = Tokenizers(tokenizer, tokenizer)
+    frame = tokenizer("a")["input_ids"]
+    frame_ids = [i for i in frame if i in tokenizer.all_special_ids]
+    control = set(tokenizer.all_special_ids)
+    for ids in (
+        token_ids(tokenizer, [SPELLED], 128)[0],
+        tokenizers.source([SPELLED])["input_ids"][0],  # what translate() calls
+        TranslationObjective().encode([(SPELLED, SPELLED)], tokenizers)[0].input_ids,
+    ):
+        assert [i for i in ids if i in control] == frame_ids, tokenizer.convert_ids_to_tokens(ids)
+    if which == "ours":  # (MiniLM lowercases and spaces punctuation)
+        ids = tokenizers.source(SPELLED)["input_ids"]
+        assert tokenizer.decode(ids, skip_special_tokens=True) == SPELLED

@@ -62,7 +62,9 @@ class LastCheckpoint(L.Callback):
     def save(self, trainer: L.Trainer) -> None:
         if trainer.global_step == self._saved_step:
             return
-        trainer.save_checkpoint(self.path)
+        # the whole state (optimizer, loops, callbacks): resume needs it; said, so that
+        # Lightning does not log its default at every save
+        trainer.save_checkpoint(self.path, weights_only=False)
         self._saved_at, self._saved_step = time.monotonic(), trainer.global_step
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -59,3 +59,16 @@ class Tokenizers:
 
     source: PreTrainedTokenizerBase
     target: PreTrainedTokenizerBase
+
+    def __post_init__(self) -> None:
+        """Text is text: a corpus line or a user's sentence that spells a special token
+        ("</s>", "<mask>", "<extra_id_0>", "[SEP]") is encoded as its characters. Left to
+        their default, tokenizers turn it into the control id, and a sentence silently ends
+        early, gains a mask or a sentinel. Objectives insert control ids as ids, never as
+        text, so nothing of ours needs the default. Set on the tokenizer and on its Rust
+        backend, which the training data's tokenization calls directly."""
+        for tokenizer in (self.source, self.target):
+            tokenizer.split_special_tokens = True
+            backend = getattr(tokenizer, "backend_tokenizer", None)
+            if backend is not None:
+                backend.encode_special_tokens = True

@@ -97,7 +97,8 @@ def is_truncated(example: Example, objective: Objective) -> bool:
 
 
 def tokenizer_fingerprint(tokenizers: Tokenizers) -> str:
-    """The tokenizers' full definition (vocabulary, merges, normaliser, templates)."""
+    """The tokenizers' full definition (vocabulary, merges, normaliser, templates, and
+    whether text that spells a special token is split: `Tokenizers` sets it)."""
     h = hashlib.sha256()
     sides = [tokenizers.source] + (
         [] if tokenizers.target is tokenizers.source else [tokenizers.target]
@@ -110,6 +111,7 @@ def tokenizer_fingerprint(tokenizers: Tokenizers) -> str:
         else:  # a slow tokenizer: its vocabulary and special tokens
             h.update(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode())
         h.update(json.dumps(tokenizer.special_tokens_map, sort_keys=True, default=str).encode())
+        h.update(repr(getattr(tokenizer, "split_special_tokens", False)).encode())
     return h.hexdigest()
 
 

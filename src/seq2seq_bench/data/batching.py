@@ -23,10 +23,10 @@ def example_lengths(example: Example) -> tuple[int, int]:
 
 
 def length_order(lengths: tuple[int, int]) -> tuple[int, int, int]:
-    """The sort key of batching: the longest side first (what the token budget counts),
-    then the source and the target length, so that batch-mates match on both sides. Sorting
-    by the longest side alone leaves the shorter side ragged: on Tatoeba that padded 15 % of
-    T5-small's tokens (padding efficiency 0.85; 0.99 with this key)."""
+    """The sort key of evaluation batching: the longest side first (what the token budget
+    counts), then the source and the target length, so that batch-mates match on both
+    sides (padding efficiency 0.99 on Tatoeba's T5-small batches against 0.85 by the longest
+    side alone). Training does not use it: see `plan.epoch_batches`."""
     source, target = lengths
     return max(source, target), source, target
 

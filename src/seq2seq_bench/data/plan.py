@@ -18,7 +18,7 @@ import math
 import random
 from collections.abc import Sequence
 
-from seq2seq_bench.data.batching import batch_sizes, length_order
+from seq2seq_bench.data.batching import batch_sizes
 
 Batch = list[int]  # indices into the training pairs
 
@@ -32,20 +32,27 @@ def epoch_batches(
 ) -> list[Batch]:
     """Every pair index in exactly one batch, in this epoch's order.
 
-    ``lengths``: each pair's (source, target) tokens. Pairs are sorted by length on both
-    sides (`length_order`: little padding), ties broken at random per epoch (other
-    batch-mates each epoch), cut under the token budget, and the batches shuffled. The
-    batch sizes depend on the sorted lengths alone, so every epoch has the same number of
-    batches: Lightning sizes the epoch (and the learning-rate schedule) once.
+    ``lengths``: each pair's (source, target) tokens. Pairs are sorted by their longest
+    side (what the token budget counts), ties broken at random per epoch (other batch-mates
+    each epoch), cut under the token budget, and the batches shuffled. The batch sizes
+    depend on the sorted lengths alone, so every epoch has the same number of batches:
+    Lightning sizes the epoch (and the learning-rate schedule) once.
+
+    Sorting on both sides (`length_order`, as evaluation does) pads less (Tatoeba:
+    0.98-0.99 against 0.86-0.91) and trains each step 1.1-1.15x faster, but makes every
+    batch one narrow (source, target) length class, and the model learns slower per step:
+    on the sample run (2 seeds each) validation BLEU after epoch 3 was 68.6 / 71.1 against
+    83.2 / 80.0 with this key, and test BLEU 94.4 / 94.3 against 94.8 / 94.7. More steps
+    lost than time won, so batch-mates keep their ragged other side.
     """
     rng = random.Random(f"plan/{seed}/{epoch}")
     tie = list(range(len(lengths)))
     rng.shuffle(tie)
-    keys = [length_order(pair) for pair in lengths]
-    order = sorted(range(len(lengths)), key=lambda i: (keys[i], tie[i]))
+    longest = [max(pair) for pair in lengths]
+    order = sorted(range(len(lengths)), key=lambda i: (longest[i], tie[i]))
     batches: list[Batch] = []
     start = 0
-    for size in batch_sizes([keys[i][0] for i in order], max_tokens, max_sentences):
+    for size in batch_sizes([longest[i] for i in order], max_tokens, max_sentences):
         batches.append(order[start : start + size])
         start += size
     rng.shuffle(batches)

@@ -39,11 +39,11 @@ def epoch_batches(
     Lightning sizes the epoch (and the learning-rate schedule) once.
 
     Sorting on both sides (`length_order`, as evaluation does) pads less (Tatoeba:
-    0.98-0.99 against 0.86-0.91) and trains each step 1.1-1.15x faster, but makes every
-    batch one narrow (source, target) length class, and the model learns slower per step:
-    on the sample run (2 seeds each) validation BLEU after epoch 3 was 68.6 / 71.1 against
-    83.2 / 80.0 with this key, and test BLEU 94.4 / 94.3 against 94.8 / 94.7. More steps
-    lost than time won, so batch-mates keep their ragged other side.
+    0.98-0.99 against 0.86-0.91) and trains 1.1-1.2x more tokens/s (`make bench`), but
+    makes every batch one narrow (source, target) length class, and the model learns slower
+    per step: on the sample run (2 seeds each) validation BLEU after epoch 3 was 68.6 / 71.1
+    against 83.2 / 80.0 with this key, and test BLEU 94.4 / 94.3 against 94.8 / 94.7. More
+    steps lost than time won, so batch-mates keep their ragged other side.
     """
     rng = random.Random(f"plan/{seed}/{epoch}")
     tie = list(range(len(lengths)))

@@ -15,6 +15,7 @@ from seq2seq_bench.data import normalize
 from seq2seq_bench.data.corpora import HFDatasetCorpus, TextFilesCorpus, TsvCorpus
 from seq2seq_bench.data.datamodule import TranslationDataModule
 from seq2seq_bench.data.scan import code_fingerprint
+from seq2seq_bench.data.tokenizer import train_tokenizer
 from seq2seq_bench.objectives.base import Objective
 from seq2seq_bench.objectives.sentence_pairs import SentencePairObjective
 from seq2seq_bench.objectives.translation import TranslationObjective
@@ -127,3 +128,30 @@ def test_the_code_that_reads_and_measures_is_part_of_the_key(
     real = inspect.getfile
     monkeypatch.setattr(inspect, "getfile", lambda m: str(edited) if m is normalize else real(m))
     assert code_fingerprint(TranslationObjective()) != before
+
+
+def test_a_cold_start_reads_the_corpus_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Training the tokenizer and measuring lengths share one read, and the tokenizer
+    trained from it is the one a direct read of the training split makes."""
+    corpus, cache = tmp_path / "pairs.tsv", tmp_path / "cache"
+    corpus.write_text("".join(f"{s}\t{t}\n" for s, t in EN_FR), encoding="utf-8")
+    reads = 0
+    real = TsvCorpus.iter_pairs
+
+    def counted(self: TsvCorpus, *args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(TsvCorpus, "iter_pairs", counted)
+    module = datamodule(corpus, cache)
+    assert reads == 1 and module._read_corpus is None  # released once scanned
+    split = [pair for pair in TsvCorpus(corpus).iter_pairs() if module._split(pair) == "train"]
+    assert module._train_pairs == split
+    direct = train_tokenizer((text for pair in split for text in pair), vocab_size=300)
+    assert direct.get_vocab() == module.tokenizers.source.get_vocab()
+    reads = 0
+    datamodule(corpus, cache)  # both cached: the corpus is not read at all
+    assert reads == 0

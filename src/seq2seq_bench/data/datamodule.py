@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from seq2seq_bench.data.batching import collate, token_budget_batches
 from seq2seq_bench.data.corpora import Corpus, EmptyDataError
 from seq2seq_bench.data.evalset import EvalSet, eval_sets
-from seq2seq_bench.data.scan import CorpusScan, cached_scan, scan, scan_key
+from seq2seq_bench.data.scan import CorpusScan, cached_scan, read_split, scan, scan_key
 from seq2seq_bench.data.split import split_of
 from seq2seq_bench.data.tokenizer import cache_key, load_or_train
 from seq2seq_bench.data.train_set import PlannedTrainSet
@@ -102,16 +102,22 @@ class TranslationDataModule(L.LightningDataModule):
         self._train_pairs: list[tuple[str, str]] = []
         self._train_lengths: list[tuple[int, int]] = []
         self._resume: dict[str, int] | None = None  # the epoch and step a checkpoint saved
+        self._read_corpus: CorpusScan | None = None  # between the tokenizer and the scan
 
     # -- tokenizer ----------------------------------------------------------------------
     def _split(self, pair: tuple[str, str]) -> str:
         """By the source sentence, or by the whole document for a document corpus."""
         return split_of(split_text(pair), self.val_fraction, self.test_fraction, self.split_salt)
 
+    def _read(self) -> CorpusScan:
+        """The corpus read and split, once for both the tokenizer and the scan."""
+        if self._read_corpus is None:
+            self._read_corpus = read_split(self.corpus, self._split)
+        return self._read_corpus
+
     def _train_texts(self) -> Iterator[str]:
-        for pair in self.corpus.iter_pairs():
-            if self._split(pair) == "train":
-                yield from pair
+        for pair in self._read().train_pairs:
+            yield from pair
 
     @property
     def tokenizers(self) -> Tokenizers:
@@ -167,13 +173,14 @@ class TranslationDataModule(L.LightningDataModule):
         }
 
         def compute() -> CorpusScan:
-            return scan(self.corpus, self._split, self.objective, tokenizers, self.seed)
+            return scan(self._read(), self.objective, tokenizers, self.seed)
 
         if self.corpus.content_fingerprinted:
             key = scan_key(self.corpus, split_settings, self.objective, tokenizers, self.seed)
             found = cached_scan(self.cache_dir, key, compute)
         else:  # a hub dataset: read it again rather than trust a scan of another revision
             found = compute()
+        self._read_corpus = None  # `found` holds what is still needed
         read = found.read
         if read.total_skipped:
             log.warning("skipped %d malformed lines: %s", read.total_skipped, dict(read.skipped))

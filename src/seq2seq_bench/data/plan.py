@@ -47,6 +47,10 @@ def epoch_batches(
     against 83.2 / 80.0 with this key, and test BLEU 94.4 / 94.3 against 94.8 / 94.7. More
     steps lost than time won, so batch-mates keep their ragged other side.
     """
+    global _last_plan
+    settings = (max_tokens, seed, epoch, max_sentences)
+    if _last_plan is not None and _last_plan[0] is lengths and _last_plan[1] == settings:
+        return list(_last_plan[2])
     rng = random.Random(f"plan/{seed}/{epoch}")
     tie = list(range(len(lengths)))
     rng.shuffle(tie)
@@ -60,7 +64,14 @@ def epoch_batches(
         batches.append(order[start : start + size])
         start += size
     rng.shuffle(batches)
-    return batches
+    _last_plan = (lengths, settings, batches)
+    return list(batches)
+
+
+# The last plan made, by the identity of its lengths and its settings: start-up asks for the
+# same epoch 4 times (the epoch's size for the logs, for the schedule, for the loader's
+# length and for its first iteration), 0.25 s each on Tatoeba. A plan is never modified.
+_last_plan: tuple[Sequence[tuple[int, int]], tuple, list[Batch]] | None = None
 
 
 def steps_per_epoch(num_batches: int, world: int) -> int:

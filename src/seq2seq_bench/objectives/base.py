@@ -26,7 +26,9 @@ def token_ids(
     """``tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]``, the same
     ids (a test compares them), 2.5-3x faster for a fast tokenizer: its Rust backend is
     called directly, without building an attention mask and a Python object per text, which
-    is most of the time the training data's one scan spends (13 s -> 6 s on Tatoeba)."""
+    is most of the time the training data's one scan spends (13 s -> 6 s on Tatoeba), and
+    with `encode_batch_fast`, which skips the character offsets nothing here reads (~12 %
+    of the encode)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:  # a slow (pure Python) tokenizer
         return [
@@ -36,7 +38,7 @@ def token_ids(
     backend.enable_truncation(max_length)  # either (MiniLM's pads): as the call, pad nothing
     backend.no_padding()
     try:
-        return [encoding.ids for encoding in backend.encode_batch(texts)]
+        return [encoding.ids for encoding in backend.encode_batch_fast(texts)]
     finally:
         if truncation is None:
             backend.no_truncation()

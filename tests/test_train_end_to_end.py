@@ -191,3 +191,11 @@ def test_runs_started_in_the_same_second_get_their_own_dirs(tmp_path: Path) -> N
     }
     assert len(dirs) == 2
     assert all(d.startswith("outputs/") for d in dirs)
+
+
+def test_the_training_command_starts_without_pandas() -> None:
+    """pandas (0.5 s of a 7-10 s start) is for reading sweeps (`runs.py`, `report.py`);
+    nothing a training run needs before its first step imports it."""
+    code = "import sys, seq2seq_bench.train; print('pandas' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

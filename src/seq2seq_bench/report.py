@@ -20,6 +20,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from seq2seq_bench.epochs import epochs_trained, time_per_epoch
 from seq2seq_bench.figures import (
     plot_curves,
     plot_curves_by_time,
@@ -27,7 +28,7 @@ from seq2seq_bench.figures import (
     plot_time_per_epoch,
 )
 from seq2seq_bench.rundir import RunDir
-from seq2seq_bench.runs import ENV, Run, epochs_trained, find_runs, time_per_epoch
+from seq2seq_bench.runs import ENV, Run, find_runs
 from seq2seq_bench.significance import Predictions, compare
 
 SEED = "seed"

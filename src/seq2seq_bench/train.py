@@ -28,12 +28,12 @@ from seq2seq_bench.checkpointing import AtomicCheckpointIO, LastCheckpoint, Trai
 from seq2seq_bench.checks import ConfigError
 from seq2seq_bench.cli import CONF_DIR, quiet_transformers, user_errors
 from seq2seq_bench.environment import describe_environment, git_state, matmul_peak_gflops
+from seq2seq_bench.epochs import epochs_trained, time_per_epoch
 from seq2seq_bench.export import save_export
 from seq2seq_bench.frozen_in_eval import FrozenInEval
 from seq2seq_bench.module import NonFiniteError, Seq2SeqModule
 from seq2seq_bench.progress import ProgressBar
 from seq2seq_bench.rundir import RunDir, write_predictions
-from seq2seq_bench.runs import epochs_trained, time_per_epoch
 from seq2seq_bench.sweeps import finished_run, select_metric
 from seq2seq_bench.tables import print_scores
 from seq2seq_bench.tracking import closes_wandb_run, keep_history_until, log_config

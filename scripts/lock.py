@@ -3,6 +3,11 @@
     python scripts/lock.py write requirements.lock   # `make lock`: freeze this interpreter's env
     python scripts/lock.py diff requirements.lock    # `make test-latest`: what is newer than it
 
+`diff` also names each direct requirement whose newest release on the package index is newer
+than what pip installed: a "latest" environment is not the newest release when another
+requirement holds one back (transformers 5.25 needs a `kernels` the index here lacks), and
+`make test-latest` passing must not read as "the newest transformers works".
+
 The lock is a pip constraints file (`pip install -c requirements.lock -e .[all,dev]`): exact
 versions of everything `make install` resolves, so a fresh machine installs what CI tested.
 torch is left out on purpose: the Makefile's TORCH_SPEC chooses the CPU or CUDA build (or
@@ -18,18 +23,23 @@ import platform
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
 
 # torch and what only its CUDA build pulls in: chosen per machine, never locked
 UNLOCKED = re.compile(r"^(torch|triton|nvidia-.*|cuda-.*)$")
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 
 
 def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def installed() -> dict[str, str]:
-    """name -> version of every distribution this interpreter sees, the project excluded."""
+def installed(locked_only: bool = True) -> dict[str, str]:
+    """name -> version of every distribution this interpreter sees, the project excluded
+    (and torch and its CUDA companions, unless ``locked_only`` is False)."""
     frozen = subprocess.run(
         [sys.executable, "-m", "pip", "freeze", "--exclude-editable"],
         capture_output=True,
@@ -39,7 +49,7 @@ def installed() -> dict[str, str]:
     versions = {}
     for line in frozen.splitlines():
         name, sep, version = line.partition("==")
-        if sep and not UNLOCKED.match(canonical(name)):
+        if sep and not (locked_only and UNLOCKED.match(canonical(name))):
             versions[canonical(name)] = version.split("+")[0]
     return versions
 
@@ -78,7 +88,46 @@ def diff(path: Path) -> int:
     ]
     print(f"{len(changed)} distributions differ from {path}:" if changed else f"as {path}")
     print("\n".join(changed))
+    behind = held_back()
+    if behind:
+        print(
+            f"{len(behind)} direct requirements were installed older than their newest release "
+            "(held back by a requirement; `pip install NAME==VERSION` says which):"
+        )
+        print("\n".join(behind))
     return len(changed)
+
+
+def direct_requirements() -> dict[str, str]:
+    """name -> requirement as pyproject.toml writes it, extras included."""
+    project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
+    extras = project.get("optional-dependencies", {}).values()
+    requirements = project["dependencies"] + [r for extra in extras for r in extra]
+    named = {canonical(re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0]): r for r in requirements}
+    named.pop(canonical(project["name"]), None)  # `all` names the project's own extras
+    return named
+
+
+def newest_release(name: str) -> str | None:
+    """The newest version the package index offers (None when it cannot be asked)."""
+    asked = subprocess.run(
+        [sys.executable, "-m", "pip", "index", "versions", name], capture_output=True, text=True
+    )
+    found = re.match(r"\S+ \(([^)]+)\)", asked.stdout)
+    return found.group(1) if found else None
+
+
+def held_back() -> list[str]:
+    """'  name: X installed, Y released (requirement)' for each direct requirement behind."""
+    now, lines = installed(locked_only=False), []
+    for name, requirement in sorted(direct_requirements().items()):
+        newest, have = newest_release(name), now.get(name)
+        try:
+            if newest and have and Version(newest) > Version(have):
+                lines.append(f"  {name}: {have} installed, {newest} released ({requirement})")
+        except InvalidVersion:
+            continue
+    return lines
 
 
 def main() -> None:

@@ -167,3 +167,16 @@ def test_the_plan_is_the_sort_by_longest_side_with_random_ties(
         start += size
     rng.shuffle(expected)
     assert epoch_batches(lengths, max_tokens, seed=seed, epoch=0) == expected
+
+
+def test_the_kept_plan_is_never_a_stale_one() -> None:
+    """Start-up asks for the same plan several times and gets the kept one back; any other
+    epoch, setting or lengths (even the same list grown) is planned afresh."""
+    lengths = [(n % 7 + 1, n % 5 + 1) for n in range(300)]
+    first = epoch_batches(lengths, 40, seed=0, epoch=0)
+    assert epoch_batches(lengths, 40, seed=0, epoch=0) == first
+    assert epoch_batches(lengths, 40, seed=0, epoch=1) != first
+    assert epoch_batches(list(lengths), 40, seed=0, epoch=0) == first  # a copy: recomputed
+    lengths.append((3, 3))
+    grown = epoch_batches(lengths, 40, seed=0, epoch=0)
+    assert sorted(i for batch in grown for i in batch) == list(range(301))

@@ -48,7 +48,7 @@ def epoch_batches(
     steps lost than time won, so batch-mates keep their ragged other side.
     """
     global _last_plan
-    settings = (max_tokens, seed, epoch, max_sentences)
+    settings = (len(lengths), max_tokens, seed, epoch, max_sentences)
     if _last_plan is not None and _last_plan[0] is lengths and _last_plan[1] == settings:
         return list(_last_plan[2])
     rng = random.Random(f"plan/{seed}/{epoch}")

@@ -3,6 +3,7 @@
     python -m benchmarks.run                  # all of them
     python -m benchmarks.run startup          # some (make bench ARGS=startup)
     python -m benchmarks.run trainers --models transformer_base   # results/trainers-<models>.*
+    python -m benchmarks.run precision        # fp32 vs bf16-mixed: results/precision-<cpu|gpu>.*
 
 Every speed is a ratio against a peer measured in the same process on the same batches,
 so results from different machines (or a busy one) stay comparable; start-up is in
@@ -16,7 +17,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import engines, memory, objectives, startup, trainers
+from benchmarks import engines, memory, objectives, precision, startup, trainers
 from benchmarks.throughput import measure
 from seq2seq_bench.environment import describe_environment
 
@@ -222,6 +223,40 @@ def bench_memory(meta: dict) -> None:
     publish("memory", meta, result, lines)
 
 
+def bench_precision(meta: dict) -> None:
+    result = precision.measure()
+    where = result["accelerator"]
+    flags = ", ".join(result["cpu_bf16_flags"]) or "none"
+    lines = [
+        f"# Training in fp32 and bf16-mixed, our loop, on the {where} ({result['device']})",
+        "",
+        f"{meta['date']}, {meta['threads']} threads, commit {str(meta['commit'])[:8]}; "
+        f"CPU bf16 instruction sets: {flags}; Tatoeba train split; "
+        + ", ".join(
+            f"{m}: data.max_tokens={b['max_tokens']}, {b['steps']} steps after 3 of warm-up"
+            for m, b in result["budgets"].items()
+        )
+        + f"; {result['repetitions']} interleaved repetitions, median (min-max); matmul peak "
+        "probed at every step in that precision",
+        "",
+        "| model / precision | target tok/s | to fp32 | MFU | probed peak | padding | peak memory |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, r in result["rows"].items():
+        low, high = r["spread"]
+        lines.append(
+            f"| {name} | {r['target_tokens_per_sec']:,.0f} ({low:,.0f}-{high:,.0f}) | "
+            f"{r['to_fp32']:.2f} | {r['mfu']:.2f} | {r['peak_gflops']:,.0f} GFLOP/s | "
+            f"{r['padding_efficiency']:.2f} | {r['peak_memory_gb']:.1f} GB |"
+        )
+    lines += [
+        "",
+        "MFU: 6 FLOPs per matmul weight and real token over the peak probed in the same "
+        "precision. Peak memory: the process's RSS on a CPU, allocated GPU memory on a GPU.",
+    ]
+    publish(f"precision-{where}", meta, result, lines)
+
+
 BENCHES = {
     "throughput": bench_throughput,
     "objectives": bench_objectives,
@@ -229,6 +264,7 @@ BENCHES = {
     "engines": bench_engines,
     "trainers": bench_trainers,
     "memory": bench_memory,
+    "precision": bench_precision,
 }
 
 

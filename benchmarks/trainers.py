@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +55,13 @@ class Meter:
     fetches a batch ahead, as Lightning's and accelerate's do, does not move it), and a
     matmul-peak probe per batch for the MFU (`peak_gflops`), its time off the clock."""
 
-    def __init__(self, steps: int, model: torch.nn.Module) -> None:
+    def __init__(
+        self, steps: int, model: torch.nn.Module, probe: Callable[[], float] | None = None
+    ) -> None:
         self.steps, self.batches = steps, []
         self.started = self.stopped = 0.0
         self.flop_weights = flop_weights(model)
+        self.probe = probe or peak_gflops  # the matmul rate now, in GFLOP/s
         self.peaks: list[float] = []
         self.probing = 0.0  # seconds of peak probes inside the clocked steps, not training
 
@@ -66,7 +70,7 @@ class Meter:
         target = int((labels != -100).sum())
         self.batches.append((target, int(mask.sum()) + target, mask.numel() + labels.numel()))
         began = time.perf_counter()
-        self.peaks.append(peak_gflops())
+        self.peaks.append(self.probe())
         if self.started and not self.stopped:
             self.probing += time.perf_counter() - began
 
@@ -113,24 +117,34 @@ def flop_weights(model: torch.nn.Module) -> tuple[int, int]:
     return matmul_weights(model.get_encoder()), matmul_weights(model.get_decoder()) + head
 
 
-def peak_gflops(size: int = 2048, repeats: int = 2) -> float:
+def peak_gflops(
+    size: int = 2048,
+    repeats: int = 2,
+    device: str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> float:
     """The machine's fp32 matmul rate now, on this process's threads: the best of a few
     size^3 products. The Meter probes it at every step, in the run's own process, with the
     probe's time taken off the clock, and MFU is over the median probe: on a shared host
     the rate moves by a factor of 1.5 within seconds, so a peak taken once per repetition
     made MFU noise (0.59 and 0.77 for the same loop). 2048^3 reads the same rate as 4096^3
-    here, in an eighth of the time."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    here, in an eighth of the time. On a GPU (`benchmarks/gpu.py`) it is taken in the
+    training precision, synchronised around each product."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    synchronize = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     torch.matmul(a, b)
     best = float("inf")
     for _ in range(repeats):
+        synchronize()
         started = time.perf_counter()
         torch.matmul(a, b)
+        synchronize()
         best = min(best, time.perf_counter() - started)
     return 2 * size**3 / best / 1e9
 
 
-def config(model: str, work: Path, max_tokens: int | None = None) -> Any:
+def config(model: str, work: Path, max_tokens: int | None = None, accelerator: str = "cpu") -> Any:
     from hydra import compose, initialize_config_dir
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
@@ -145,7 +159,7 @@ def config(model: str, work: Path, max_tokens: int | None = None) -> Any:
         f"optimizer.weight_decay={WEIGHT_DECAY}",
         f"module.label_smoothing={SMOOTHING}",
         "scheduler=constant",
-        "trainer.accelerator=cpu",
+        f"trainer.accelerator={accelerator}",
     ]
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
@@ -157,7 +171,11 @@ def config(model: str, work: Path, max_tokens: int | None = None) -> Any:
 
 
 def run_ours(
-    cfg: Any, steps: int, tuned_allocator: bool = True, fast_dropout: bool = True
+    cfg: Any,
+    steps: int,
+    tuned_allocator: bool = True,
+    fast_dropout: bool = True,
+    probe: Callable[[], float] | None = None,
 ) -> dict[str, float]:
     import lightning as L
     from omegaconf import open_dict
@@ -170,7 +188,7 @@ def run_ours(
     with open_dict(cfg):
         cfg.fast_dropout = fast_dropout
     run = build(cfg)
-    meter = Meter(steps, run.model.model)
+    meter = Meter(steps, run.model.model, probe)
 
     class Count(L.Callback):
         def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
@@ -182,8 +200,9 @@ def run_ours(
             meter.stop()
 
     trainer = L.Trainer(
-        accelerator="cpu",
+        accelerator=cfg.trainer.accelerator,
         devices=1,
+        precision=run.precision,
         max_steps=steps + WARMUP,
         limit_val_batches=0,
         logger=False,

@@ -51,6 +51,7 @@ def test_run_writes_every_artefact(finished_run: tuple[Path, dict]) -> None:
     signatures = metrics["signatures"]["test"]  # one set of signatures per test set
     assert "tok:13a" in signatures["bleu"] and "nrefs:1" in signatures["bleu_first_ref"]
     assert_environment(metrics["environment"])
+    assert metrics["environment"]["precision"] == "32-true"  # what `auto` is on a CPU
     assert "matmul_gflops" not in metrics["environment"]  # measured for time budgets only
     rows = (out / "predictions.tsv").read_text(encoding="utf-8").splitlines()
     assert rows[0] == "source\treference\thypothesis\tother_references"

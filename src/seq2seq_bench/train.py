@@ -276,7 +276,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "wall_time_sec": time.time() - started,
         "tested_weights": tested or ("average" if averaged and averaged["used"] else "final"),
         "checkpoint_average": averaged,
-        "environment": describe_environment(module.device, code, speed),
+        # with the precision Lightning trained in: `auto` resolves by machine (bf16 on a
+        # GPU, fp32 on a CPU), so the same command can mean two precisions
+        "environment": describe_environment(module.device, code, speed)
+        | {"precision": run.precision},
     }
     metrics["epochs"] = epochs_trained(metrics)  # a fraction when a budget stopped it
     metrics["time_per_epoch_sec"] = time_per_epoch(metrics)

@@ -56,6 +56,14 @@ def other_cpu(result: dict, when: str) -> str:
     )
 
 
+def budgets_text(budgets: dict[str, dict[str, int]]) -> str:
+    """'model: data.max_tokens=N, S steps after 3 of warm-up, ...' for a training bench."""
+    return ", ".join(
+        f"{m}: data.max_tokens={b['max_tokens']}, {b['steps']} steps after 3 of warm-up"
+        for m, b in budgets.items()
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="run the benchmarks")
     parser.add_argument("names", nargs="*", help=f"some of {', '.join(BENCHES)} (default: all)")
@@ -166,10 +174,7 @@ def bench_trainers(meta: dict, models: tuple[str, ...] = tuple(trainers.MODELS))
         "",
         f"{meta['date']}, {meta['threads']} threads, {meta['machine']}, commit "
         f"{str(meta['commit'])[:8]}; Tatoeba train split, AdamW, label smoothing 0.1; "
-        + ", ".join(
-            f"{m}: data.max_tokens={b['max_tokens']}, {b['steps']} steps after 3 of warm-up"
-            for m, b in result["budgets"].items()
-        )
+        + budgets_text(result["budgets"])
         + f"; {result['repetitions']} interleaved repetitions, median (min-max); fp32 matmul "
         f"peak probed at every step in each run's own process: median "
         f"{peak['median']:.0f} ({peak['min']:.0f}-{peak['max']:.0f}) GFLOP/s",
@@ -232,10 +237,7 @@ def bench_precision(meta: dict) -> None:
         "",
         f"{meta['date']}, {meta['threads']} threads, commit {str(meta['commit'])[:8]}; "
         f"CPU bf16 instruction sets: {flags}; Tatoeba train split; "
-        + ", ".join(
-            f"{m}: data.max_tokens={b['max_tokens']}, {b['steps']} steps after 3 of warm-up"
-            for m, b in result["budgets"].items()
-        )
+        + budgets_text(result["budgets"])
         + f"; {result['repetitions']} interleaved repetitions, median (min-max); matmul peak "
         "probed at every step in that precision",
         "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -49,3 +50,19 @@ def test_bf16_autocast_trains_every_backbone(backbone: str) -> None:
 def test_bf16_mixed_runs_through_the_trainer(tmp_path: Path) -> None:
     metrics = train(compose(tmp_path, "t5_tiny", "trainer.precision=bf16-mixed"))
     assert metrics["steps"] == 2 and math.isfinite(metrics["test"]["test"]["loss"])
+
+
+@pytest.mark.parametrize("has_bf16", [True, False])
+def test_auto_is_fp32_on_a_cpu_and_says_when_bf16_may_pay(
+    has_bf16: bool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same command trains in the same precision on every CPU; one with bf16
+    instructions gets a line pointing at the bench that measures whether to ask for it."""
+    from seq2seq_bench import build as build_module
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(build_module, "cpu_has_bf16_instructions", lambda: has_bf16)
+    with caplog.at_level(logging.INFO, logger="seq2seq_bench.build"):
+        assert build_module.resolve_precision("auto") == "32-true"
+    assert ("make bench ARGS=precision" in caplog.text) is has_bf16
+    assert build_module.resolve_precision("bf16-mixed") == "bf16-mixed"  # asked by name

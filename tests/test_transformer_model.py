@@ -453,3 +453,46 @@ def test_hugging_face_trainer_trains_it(tmp_path) -> None:
     )
     result = Seq2SeqTrainer(model=model, args=args, train_dataset=rows).train()
     assert result.global_step == 2 and math.isfinite(result.training_loss)
+
+
+def _backends_run(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> set[str]:
+    """The SDPA kernels that one call of our `attention` ran (by their aten op names)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from seq2seq_bench.models.transformer import attention
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        attention(q, k, v, None, 0.0, False)
+    names = {e.key for e in prof.key_averages()}
+    return {n for n in names if "flash_attention" in n} | {n for n in names if n == "aten::bmm"}
+
+
+def test_training_attention_on_short_sequences_takes_the_math_backend_and_decoding_does_not():
+    """The math backend is chosen only where it was measured faster: forward + backward on a
+    CPU with few keys. Decoding (no backward) and long sequences keep the fused kernel."""
+    short = [torch.randn(4, 2, 12, 16, requires_grad=True) for _ in range(3)]
+    long = [torch.randn(1, 2, 300, 16, requires_grad=True) for _ in range(3)]
+    assert _backends_run(*short) == {"aten::bmm"}
+    assert "aten::_scaled_dot_product_flash_attention_for_cpu" in _backends_run(*long)
+    with torch.no_grad():
+        assert "aten::_scaled_dot_product_flash_attention_for_cpu" in _backends_run(*short)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_math_backend_attention_matches_the_fused_kernel_values_and_gradients(causal: bool):
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from seq2seq_bench.models.transformer import attention
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(3, 4, 9, 16, requires_grad=True) for _ in range(3))
+    padding = (torch.arange(9) < 6).expand(3, 1, 1, 9)  # the last 3 keys are padding
+    mask = None if causal else padding
+    ours = attention(q, k, v, mask, 0.0, causal)
+    grads = torch.autograd.grad(ours.square().sum(), (q, k, v))
+    with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+        fused = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
+    fused_grads = torch.autograd.grad(fused.square().sum(), (q, k, v))
+    torch.testing.assert_close(ours, fused, rtol=1e-5, atol=1e-5)
+    for mine, theirs in zip(grads, fused_grads, strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-5)

@@ -49,10 +49,13 @@ def publish(name: str, meta: dict, result: object, lines: list[str]) -> None:
 
 
 def other_cpu(result: dict, when: str) -> str:
-    """The line that says whether the machine was idle while this was measured."""
+    """The line that says whether this machine was idle while this was measured. A virtual
+    machine on a shared host reads ~0 % here while its matmul rate is half the idle one (the
+    host's other tenants share its cores), so the line says what it cannot see."""
     other = result["other_cpu_percent"]
     return (
-        f"CPU busy with other work {when}: median {other['median']:.0f} %, max {other['max']:.0f} %"
+        f"CPU busy with other processes of this machine {when}: median {other['median']:.0f} %, "
+        f"max {other['max']:.0f} % (other tenants of a shared host do not show here)"
     )
 
 

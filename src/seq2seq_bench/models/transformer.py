@@ -17,6 +17,7 @@ against this signature) refuses a misspelled generation option instead of passin
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -158,15 +159,12 @@ def attention(
     """``F.scaled_dot_product_attention``, on its math backend when training on short
     sequences on a CPU (`CPU_MATH_ATTENTION_MAX_KEYS`). Both backends compute the same
     attention; they round differently (the fused kernel's softmax runs blockwise)."""
-    backward = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad)
-    if backward and q.device.type == "cpu" and k.size(-2) <= CPU_MATH_ATTENTION_MAX_KEYS:
-        with sdpa_kernel(SDPBackend.MATH):
-            return F.scaled_dot_product_attention(
-                q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=is_causal
-            )
-    return F.scaled_dot_product_attention(
-        q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=is_causal
-    )
+    backward = torch.is_grad_enabled() and any(x.requires_grad for x in (q, k, v))
+    short = q.device.type == "cpu" and k.size(-2) <= CPU_MATH_ATTENTION_MAX_KEYS
+    with sdpa_kernel(SDPBackend.MATH) if backward and short else contextlib.nullcontext():
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=is_causal
+        )
 
 
 class SelfAttention(_Attention):

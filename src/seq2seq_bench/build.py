@@ -64,7 +64,7 @@ class Run:
 
 def resolve_precision(requested: str) -> str:
     """`auto`: bf16-mixed on a GPU that supports it, fp32 on a CPU. Some CPUs run
-    bf16-mixed faster (AVX512-BF16: 1.2-1.7x on a 2-core host, sample run quality the same;
+    bf16-mixed faster (AVX512-BF16: 1.8x on a 2-core host, sample run quality the same;
     README), many run it far slower, and a default that changed the arithmetic with the
     CPU model would make one command train differently on two machines: on a CPU, bf16 is
     asked for by name. metrics.json records the precision used (`environment.precision`)."""
@@ -75,7 +75,7 @@ def resolve_precision(requested: str) -> str:
     if cpu_has_bf16_instructions():
         log.info(
             "training in fp32 (trainer.precision=auto on a CPU); this CPU has bf16 matmul "
-            "instructions: trainer.precision=bf16-mixed trained 1.2-1.7x faster on such a "
+            "instructions: trainer.precision=bf16-mixed trained 1.8x faster on such a "
             "host (README); `make bench ARGS=precision` measures it on this one"
         )
     return "32-true"

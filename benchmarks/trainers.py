@@ -128,7 +128,7 @@ def peak_gflops(
     probe's time taken off the clock, and MFU is over the median probe: on a shared host
     the rate moves by a factor of 1.5 within seconds, so a peak taken once per repetition
     made MFU noise (0.59 and 0.77 for the same loop). 2048^3 reads the same rate as 4096^3
-    here, in an eighth of the time. On a GPU (`benchmarks/gpu.py`) it is taken in the
+    here, in an eighth of the time. On a GPU (`benchmarks/precision.py`) it is taken in the
     training precision, synchronised around each product."""
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)

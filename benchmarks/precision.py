@@ -27,7 +27,8 @@ from typing import Any
 
 import torch
 
-from benchmarks.trainers import MODELS, config, peak_gflops, run_ours
+from benchmarks.trainers import MODELS, config, run_ours
+from seq2seq_bench.environment import matmul_peak_gflops
 
 PRECISIONS = {"32-true": torch.float32, "bf16-mixed": torch.bfloat16}
 # accelerator -> model -> (data.max_tokens, steps); a GPU step on 2,048 tokens is mostly
@@ -44,7 +45,7 @@ def one(model: str, precision: str, steps: int, max_tokens: int, accelerator: st
 
     size, repeats = PROBE[accelerator]
     device = "cuda" if accelerator == "gpu" else "cpu"
-    probe = functools.partial(peak_gflops, size, repeats, device, PRECISIONS[precision])
+    probe = functools.partial(matmul_peak_gflops, device, size, repeats, PRECISIONS[precision])
     with tempfile.TemporaryDirectory(prefix="s2s-precision-") as folder:
         cfg = config(model, Path(folder), max_tokens, accelerator=accelerator)
         with open_dict(cfg):

@@ -27,6 +27,7 @@ and target together, over the measured steps.
 
 from __future__ import annotations
 
+import functools
 import json
 import resource
 import statistics
@@ -41,6 +42,8 @@ from typing import Any
 import psutil
 import torch
 
+from seq2seq_bench.environment import matmul_peak_gflops
+
 WARMUP = 3
 # model -> (data.max_tokens, measured steps): T5-small's budget is halved so that
 # Seq2SeqTrainer's peak memory (24 GB at 4,096 tokens) stays inside a 24 GB machine
@@ -53,7 +56,12 @@ class Meter:
     """Per-batch token counts in the order the batches are trained, and the clock of the
     steps after warm-up (started and stopped by each loop's own step hooks: a loader that
     fetches a batch ahead, as Lightning's and accelerate's do, does not move it), and a
-    matmul-peak probe per batch for the MFU (`peak_gflops`), its time off the clock."""
+    matmul-peak probe per batch for the MFU (`probe`), its time off the clock.
+
+    The probe runs at every step, in the run's own process, and MFU is over the median
+    probe: on a shared host the rate moves by a factor of 1.5 within seconds, so a peak
+    taken once per repetition made MFU noise (0.59 and 0.77 for the same loop). On a GPU
+    (`benchmarks/precision.py`) it is taken in the training precision."""
 
     def __init__(
         self, steps: int, model: torch.nn.Module, probe: Callable[[], float] | None = None
@@ -61,7 +69,8 @@ class Meter:
         self.steps, self.batches = steps, []
         self.started = self.stopped = 0.0
         self.flop_weights = flop_weights(model)
-        self.probe = probe or peak_gflops  # the matmul rate now, in GFLOP/s
+        # the matmul rate now, in GFLOP/s: the best of 2 products of 2048^3
+        self.probe = probe or functools.partial(matmul_peak_gflops, "cpu", 2048, 2)
         self.peaks: list[float] = []
         self.probing = 0.0  # seconds of peak probes inside the clocked steps, not training
 
@@ -115,33 +124,6 @@ def flop_weights(model: torch.nn.Module) -> tuple[int, int]:
 
     head = model.get_output_embeddings().weight.numel()
     return matmul_weights(model.get_encoder()), matmul_weights(model.get_decoder()) + head
-
-
-def peak_gflops(
-    size: int = 2048,
-    repeats: int = 2,
-    device: str = "cpu",
-    dtype: torch.dtype = torch.float32,
-) -> float:
-    """The machine's fp32 matmul rate now, on this process's threads: the best of a few
-    size^3 products. The Meter probes it at every step, in the run's own process, with the
-    probe's time taken off the clock, and MFU is over the median probe: on a shared host
-    the rate moves by a factor of 1.5 within seconds, so a peak taken once per repetition
-    made MFU noise (0.59 and 0.77 for the same loop). 2048^3 reads the same rate as 4096^3
-    here, in an eighth of the time. On a GPU (`benchmarks/precision.py`) it is taken in the
-    training precision, synchronised around each product."""
-    a = torch.randn(size, size, device=device, dtype=dtype)
-    b = torch.randn(size, size, device=device, dtype=dtype)
-    synchronize = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    torch.matmul(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        synchronize()
-        started = time.perf_counter()
-        torch.matmul(a, b)
-        synchronize()
-        best = min(best, time.perf_counter() - started)
-    return 2 * size**3 / best / 1e9
 
 
 def config(model: str, work: Path, max_tokens: int | None = None, accelerator: str = "cpu") -> Any:

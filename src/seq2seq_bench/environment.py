@@ -74,13 +74,20 @@ def describe_environment(
     } | ({"matmul_gflops": round(matmul_gflops, 1)} if matmul_gflops is not None else {})
 
 
-def matmul_peak_gflops(device: torch.device | str = "cpu", size: int = 2048) -> float:
-    """The fp32 GFLOP/s of the best of five ``size``-cubed matrix products on ``device``, in
-    this process's threads. A time budget buys as many steps as the machine is fast, and the
-    same command reached 1,802 steps in 30 minutes on one host and half that on another: a
-    run that trains against the clock records this figure so its numbers can be read."""
+def matmul_peak_gflops(
+    device: torch.device | str = "cpu",
+    size: int = 2048,
+    repeats: int = 5,
+    dtype: torch.dtype = torch.float32,
+) -> float:
+    """The GFLOP/s of the best of ``repeats`` ``size``-cubed matrix products on ``device``
+    in ``dtype``, in this process's threads. A time budget buys as many steps as the
+    machine is fast, and the same command reached 1,802 steps in 30 minutes on one host and
+    half that on another: a run that trains against the clock records this figure so its
+    numbers can be read. The benches' MFU is over it too (`benchmarks/trainers.py`).
+    2048^3 reads the same fp32 rate as 4096^3 on a CPU, in an eighth of the time."""
     device = torch.device(device)
-    a, b = (torch.randn(size, size, device=device) for _ in range(2))
+    a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
 
     def seconds() -> float:
         if device.type == "cuda":
@@ -92,7 +99,7 @@ def matmul_peak_gflops(device: torch.device | str = "cpu", size: int = 2048) -> 
         return time.perf_counter() - started
 
     seconds()  # the first product pays for thread start-up and allocation
-    return 2 * size**3 / min(seconds() for _ in range(5)) / 1e9
+    return 2 * size**3 / min(seconds() for _ in range(repeats)) / 1e9
 
 
 def seconds_since_start() -> float:

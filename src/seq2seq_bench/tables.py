@@ -39,7 +39,19 @@ def console() -> Console:
 
 
 def print_scores(title: str, scores: Mapping[str, Mapping[str, float]], notes: list[str]) -> None:
-    """One row per test set; ``notes`` are printed (and logged) under the table."""
+    """One row per test set; ``notes`` are printed (and logged) under the table. With no
+    test set scored (`run_test=false`) there is no table to draw, only the title and notes."""
+    out = console()
+    if scores:
+        out.print(scores_table(title, scores))
+    else:
+        notes = [f"{title}: no test set scored", *notes]
+    for note in notes:
+        out.print(note)
+        log.info(note)
+
+
+def scores_table(title: str, scores: Mapping[str, Mapping[str, float]]) -> Table:
     columns = [c for c in COLUMNS if any(c in values for values in scores.values())]
     table = Table(title=title)
     table.add_column("test set")
@@ -49,8 +61,4 @@ def print_scores(title: str, scores: Mapping[str, Mapping[str, float]], notes: l
         table.add_row(name, *(f"{values[c]:.2f}" if c in values else "-" for c in columns))
         shown = " ".join(f"{c}={values[c]:.2f}" for c in columns if c in values)
         log.info("final %s: %s", name, shown)
-    out = console()
-    out.print(table)
-    for note in notes:
-        out.print(note)
-        log.info(note)
+    return table

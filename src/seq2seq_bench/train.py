@@ -31,6 +31,7 @@ from seq2seq_bench.environment import describe_environment, git_state, matmul_pe
 from seq2seq_bench.epochs import epochs_trained, time_per_epoch
 from seq2seq_bench.export import save_export
 from seq2seq_bench.frozen_in_eval import FrozenInEval
+from seq2seq_bench.model_summary import ParameterSummary
 from seq2seq_bench.module import NonFiniteError, Seq2SeqModule
 from seq2seq_bench.progress import ProgressBar
 from seq2seq_bench.rundir import RunDir, write_predictions
@@ -199,6 +200,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         quiet_transformers()  # its export's "Writing model shards" bar too
     if frozen.eval_modules:
         callbacks.append(FrozenInEval(run.model.model, frozen.eval_modules))
+    if cfg.trainer.get("enable_model_summary", True):
+        callbacks.append(ParameterSummary())  # Lightning's own prints "Total FLOPs: 0"
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         callbacks=callbacks,
@@ -208,6 +211,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         plugins=AtomicCheckpointIO(),  # one plugin, not a list: Hydra would make it a ListConfig
         # progress_bar=none: no bar at all (Lightning would otherwise add its default one)
         enable_progress_bar=show_progress,
+        enable_model_summary=False,  # ours is in the callbacks, when the config asks for one
     )
     check_validation_interval(
         trainer, datamodule.batches_per_epoch(trainer.world_size, trainer.accumulate_grad_batches)

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import open_dict
 
 from seq2seq_bench.atomic import atomic_write, readable, save_dir_atomically
-from seq2seq_bench.checkpoint import load
+from seq2seq_bench.checkpoint import CheckpointError, load
 from seq2seq_bench.rundir import RunDir
 from seq2seq_bench.train import train
 
@@ -130,3 +131,21 @@ def test_sigterm_saves_last_ckpt_and_exits_non_zero(tmp_path: Path) -> None:
     assert saved["global_step"] >= first_step
     assert "SIGTERM: saving" in output
     assert not (run_dir / "metrics.json").exists()
+
+
+def test_a_checkpoint_without_our_resume_state_is_refused(tmp_path: Path) -> None:
+    """Resuming from it would restart the pair count and the training clock at zero: the
+    run's epochs and time would be wrong, with no sign of it."""
+    cfg = compose_config(tmp_path, [*TINY, "trainer.max_steps=2", "run_test=false"])
+    with open_dict(cfg):
+        cfg.skip_finished = False
+    train(cfg)
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    state = torch.load(last, weights_only=False)
+    del state["s2s_pairs_trained"]  # as another tool's Lightning checkpoint would be
+    torch.save(state, last)
+    with open_dict(cfg):
+        cfg.ckpt_path = "last"
+        cfg.trainer.max_steps = 4
+    with pytest.raises(CheckpointError, match="lacks s2s_pairs_trained: it was not written by"):
+        train(cfg)

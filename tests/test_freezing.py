@@ -63,6 +63,7 @@ def fit_steps(
     steps: int = 3,
 ) -> L.Trainer:
     batch = collate(objective.encode(EN_FR, tokenizers), tokenizers.source.pad_token_id)
+    batch["pairs"] = torch.tensor(len(EN_FR))  # what a training batch counts (train_set.py)
     module = plain_module(model, tokenizers, objective, lr=1e-2)
     callbacks = [FrozenInEval(model, report.eval_modules)] + ([probe] if probe else [])
     trainer = L.Trainer(

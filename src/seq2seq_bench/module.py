@@ -24,6 +24,7 @@ from lightning.pytorch.callbacks import Timer
 from torch import nn
 from torchmetrics import SumMetric
 
+from seq2seq_bench.checkpoint import CheckpointError
 from seq2seq_bench.data.evalset import EvalSet
 from seq2seq_bench.decoding import Decoding, decode_batch, seeded
 from seq2seq_bench.encoder_cache import EncoderCache
@@ -34,6 +35,8 @@ from seq2seq_bench.schedules import Schedule
 from seq2seq_bench.types import LABEL_PAD, Tokenizers
 
 log = logging.getLogger(__name__)
+# what a checkpoint carries beyond Lightning's own state, for an exact resume
+RESUME_STATE = ("s2s_rng", "s2s_pairs_trained", "s2s_train_seconds")
 
 
 class NonFiniteError(RuntimeError):
@@ -147,7 +150,7 @@ class Seq2SeqModule(L.LightningModule):
             # this rank's empty step in an epoch's last round: a zero gradient (every
             # trainable parameter takes part, as DDP's gradient sync requires)
             return sum(p.sum() for p in self.model.parameters() if p.requires_grad) * 0.0
-        self.pairs_trained += int(batch["pairs"]) if "pairs" in batch else 0
+        self.pairs_trained += int(batch["pairs"])  # every training batch counts its pairs
         out, labels = self(batch)
         loss, parts = self.objective.loss(out, labels, self.label_smoothing)
         for key, value in parts.items():
@@ -182,13 +185,22 @@ class Seq2SeqModule(L.LightningModule):
         checkpoint["s2s_train_seconds"] = self.train_seconds(self._validation_started)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        rng = checkpoint.get("s2s_rng")
-        if rng is not None:
-            torch.set_rng_state(rng["torch"])
-            if "cuda" in rng and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(rng["cuda"])
-        self.pairs_trained = int(checkpoint.get("s2s_pairs_trained", 0))
-        self._train_seconds_before = float(checkpoint.get("s2s_train_seconds", 0.0))
+        """A checkpoint without our state (another tool's, or one cut short) is refused: it
+        would resume with the pair count and training clock at zero, so the run's epochs
+        and time would be silently wrong, and with fresh dropout randomness."""
+        missing = [key for key in RESUME_STATE if key not in checkpoint]
+        if missing:
+            raise CheckpointError(
+                f"the checkpoint lacks {', '.join(missing)}: it was not written by a "
+                "seq2seq-bench run, so it cannot resume one (start a new run, or load "
+                "weights with model.init=pretrained)"
+            )
+        rng = checkpoint["s2s_rng"]
+        torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        self.pairs_trained = int(checkpoint["s2s_pairs_trained"])
+        self._train_seconds_before = float(checkpoint["s2s_train_seconds"])
 
     def pairs_trained_by_all(self) -> int:
         """Training pairs trained on by every process together."""

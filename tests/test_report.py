@@ -28,7 +28,9 @@ def fake_run(
     for epoch in range(epochs):
         rows += [
             {"epoch": epoch, "step": 10 * epoch + 4, "train/loss": 5.0 - epoch},
+            {"epoch": epoch, "step": 10 * epoch + 4, "train/nll_loss": 3.0 - epoch},
             {"epoch": epoch, "step": 10 * epoch + 9, "train/loss": 4.0 - epoch},
+            {"epoch": epoch, "step": 10 * epoch + 9, "train/nll_loss": 2.0 - epoch},
             {
                 "epoch": epoch,
                 "step": 10 * epoch + 9,
@@ -72,6 +74,7 @@ def test_curves_are_by_step_with_the_mean_train_loss_since_the_last_validation(
     curves = validation_curves(csv)
     assert curves.index.name == "step" and list(curves.index) == [9, 19, 29]
     assert list(curves["train/loss"]) == [4.5, 3.5, 2.5]
+    assert list(curves["train/nll_loss"]) == [2.5, 1.5, 0.5]
     assert list(curves["val/bleu"]) == [1.0, 2.0, 3.0]
     assert list(curves["epoch"]) == [0, 1, 2]
     assert validation_curves(tmp_path / "missing.csv").empty

@@ -24,13 +24,15 @@ def test_value_and_gradient_match_pytorch(smoothing: float, dtype: torch.dtype) 
     labels[2, 6] = -100
     ours_in = logits.clone().requires_grad_()
     ref_in = logits.clone().requires_grad_()
-    ours, ref = (
+    (ours, nll), ref = (
         smoothed_cross_entropy(ours_in, labels, smoothing),
         reference(ref_in, labels, smoothing),
     )
     (ours * 1.7).backward()
     (ref * 1.7).backward()
     torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(nll, reference(logits, labels, 0.0), atol=1e-5, rtol=1e-5)
+    assert not nll.requires_grad
     assert ours_in.grad.dtype == dtype
     tolerance = 1e-6 if dtype == torch.float32 else 1e-2
     torch.testing.assert_close(ours_in.grad, ref_in.grad, atol=tolerance, rtol=tolerance)
@@ -40,7 +42,8 @@ def test_value_and_gradient_match_pytorch(smoothing: float, dtype: torch.dtype) 
 def test_no_counted_token_is_nan_as_in_pytorch() -> None:
     """A mean over nothing is not a number; check_finite turns it into a loud error."""
     labels = torch.full((2, 3), -100)
-    assert smoothed_cross_entropy(torch.randn(2, 3, 5), labels, 0.1).isnan()
+    loss, nll = smoothed_cross_entropy(torch.randn(2, 3, 5), labels, 0.1)
+    assert loss.isnan() and nll.isnan()
     assert reference(torch.randn(2, 3, 5), labels, 0.1).isnan()
 
 
@@ -54,5 +57,5 @@ def test_gradcheck_in_double() -> None:
     logits = torch.randn(6, 9, dtype=torch.float64, requires_grad=True)
     labels = torch.tensor([1, 2, -100, 8, 0, 3])
     assert torch.autograd.gradcheck(
-        lambda z: _SmoothedCrossEntropy.apply(z, labels, 0.1, -100), (logits,)
+        lambda z: _SmoothedCrossEntropy.apply(z, labels, 0.1, -100)[0], (logits,)
     )

@@ -77,6 +77,9 @@ def test_loss_falls(finished_run: tuple[Path, dict]) -> None:
     log = pd.read_csv(out / "csv" / "metrics.csv")
     train_loss = log["train/loss"].dropna()
     assert train_loss.iloc[-1] < 0.8 * train_loss.iloc[0]
+    # the same steps' token NLL, on val/loss's scale: below the label-smoothed objective
+    nll = log["train/nll_loss"].dropna()
+    assert list(nll.index) == list(train_loss.index) and nll.iloc[-1] < train_loss.iloc[-1]
     val_loss = log["val/loss"].dropna()
     assert len(val_loss) == 3 and val_loss.iloc[-1] < val_loss.iloc[0]
     assert metrics["test"]["test"]["token_acc"] > 10

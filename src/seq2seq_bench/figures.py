@@ -19,8 +19,9 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from seq2seq_bench.runs import TRAIN_CLOCK  # noqa: E402
 
 CURVES = (
-    ("train/loss", "train loss"),
-    ("val/loss", "val loss"),
+    ("train/loss", "train loss (the objective: label-smoothed)"),
+    ("train/nll_loss", "train token NLL (dropout on)"),
+    ("val/loss", "val loss (token NLL)"),
     ("val/token_acc", "val token accuracy (%)"),
     ("val/ppl", "val perplexity (log scale)"),
     ("val/bleu", "val BLEU"),
@@ -108,7 +109,9 @@ def plot_curves_by_time(
     timed = {
         k: df for k, df in curves.items() if TRAIN_CLOCK in df and df[TRAIN_CLOCK].notna().any()
     }
-    panels = [(c, t) for c, t in CURVES[1:] if any(c in df for df in timed.values())]
+    panels = [
+        (c, t) for c, t in CURVES if c.startswith("val/") and any(c in df for df in timed.values())
+    ]
     if not panels:
         return False
     return _panels(

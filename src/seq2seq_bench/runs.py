@@ -20,6 +20,7 @@ from seq2seq_bench.rundir import RunDir
 
 ENV = "env."  # the prefix of environment facts among a run's settings
 TRAIN_CLOCK = "val/train_time_sec"  # training seconds at a validation, validations excluded
+TRAIN_MEANS = ("train/loss", "train/nll_loss")  # averaged over each validation interval
 # measured, not chosen: a column of numbers in the report, never a reason to split a row
 MEASURED = ("matmul_gflops",)
 
@@ -64,8 +65,8 @@ def parse_overrides(overrides: list[str]) -> dict[str, str]:
 def validation_curves(csv_path: Path) -> pd.DataFrame:
     """One row per validation, indexed by training step: the validation's numbers (one per
     step: a repeated validation at the same step, such as the one before testing, counts
-    once, as the last one logged), its epoch (from 0), the mean logged train/loss since the
-    previous validation, and `val/train_time_sec` (training seconds so far, validations
+    once, as the last one logged), its epoch (from 0), the mean logged train/loss and
+    train/nll_loss since the previous validation, and `val/train_time_sec` (training seconds so far, validations
     excluded) where logged, from the first validation at the step (the later ones ran
     after training had stopped).
 
@@ -88,11 +89,11 @@ def validation_curves(csv_path: Path) -> pd.DataFrame:
     parts = [by_step[columns].last()]  # the weights validated last are the ones tested
     if TRAIN_CLOCK in log:  # repeats at one step come after training stopped: its clock did
         parts[0][TRAIN_CLOCK] = by_step[TRAIN_CLOCK].first()
-    if "train/loss" in log:
-        train = log.dropna(subset=["train/loss"])
+    for column in reversed([c for c in TRAIN_MEANS if c in log]):
+        train = log.dropna(subset=[column])
         after = [steps[i] if i < len(steps) else None for i in steps_index(steps, train["step"])]
         train_loss = train.assign(step=after).dropna(subset=["step"]).groupby("step")
-        parts.insert(0, train_loss["train/loss"].mean())
+        parts.insert(0, train_loss[column].mean())
     curves = pd.concat(parts, axis=1).sort_index()
     curves.index = curves.index.astype(int)
     curves.index.name = "step"

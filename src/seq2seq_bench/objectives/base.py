@@ -110,8 +110,9 @@ class Objective(ABC):
 
         Label-smoothed cross-entropy of the logits (PyTorch's value, a cheaper gradient:
         smoothed_loss.py); the model's own ``output.loss`` is not used, as it carries no
-        smoothing."""
-        return smoothed_cross_entropy(output.logits, labels, label_smoothing, LABEL_PAD), {}
+        smoothing. Its token NLL is logged as `train/nll_loss`, comparable to `val/loss`."""
+        loss, nll = smoothed_cross_entropy(output.logits, labels, label_smoothing, LABEL_PAD)
+        return loss, {"nll_loss": nll}
 
     def sentence_counts(self, output: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """(correct, total) predictions of `sentence_task` in a batch's output."""

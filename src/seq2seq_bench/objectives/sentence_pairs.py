@@ -238,8 +238,9 @@ class SentencePairObjective(Objective):
         )
         if self.mask_rate == 0:
             return sentence, {}
-        mlm, _ = super().loss(output, labels, label_smoothing)
+        mlm, mlm_parts = super().loss(output, labels, label_smoothing)
         parts = {"mlm_loss": mlm.detach(), f"{self.task}_loss": sentence.detach()}
+        parts["mlm_nll_loss"] = mlm_parts["nll_loss"]
         return mlm + self.sentence_weight * sentence, parts
 
     def sentence_counts(self, output: Any) -> tuple[torch.Tensor, torch.Tensor]:

@@ -23,20 +23,23 @@ class _SmoothedCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(
         ctx: Any, logits: torch.Tensor, labels: torch.Tensor, smoothing: float, ignore_index: int
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         counted = labels != ignore_index
         safe = labels.masked_fill(~counted, 0)
         log_probs = torch.log_softmax(logits, dim=-1)
-        loss = -log_probs.gather(-1, safe[:, None]).squeeze(-1)
+        nll = -log_probs.gather(-1, safe[:, None]).squeeze(-1)
+        loss = nll
         if smoothing:
-            loss = (1 - smoothing) * loss - smoothing * log_probs.mean(dim=-1)
+            loss = (1 - smoothing) * nll - smoothing * log_probs.mean(dim=-1)
         count = counted.sum()
         ctx.save_for_backward(log_probs, safe, counted, count)
         ctx.smoothing = smoothing
-        return (loss * counted).sum() / count
+        mean_nll = (nll * counted).sum() / count
+        ctx.mark_non_differentiable(mean_nll)
+        return (loss * counted).sum() / count, mean_nll
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+    def backward(ctx: Any, grad: torch.Tensor, _: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         log_probs, safe, counted, count = ctx.saved_tensors
         smoothing = ctx.smoothing
         out = log_probs.exp()  # softmax
@@ -50,9 +53,11 @@ class _SmoothedCrossEntropy(torch.autograd.Function):
 
 def smoothed_cross_entropy(
     logits: torch.Tensor, labels: torch.Tensor, smoothing: float, ignore_index: int = -100
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean label-smoothed cross-entropy of ``logits`` (..., V) against ``labels`` (...),
-    computed in float32 whatever the logits' dtype."""
+    computed in float32 whatever the logits' dtype, and the mean token NLL of the same
+    log-probabilities (no gradient): the training loss on the scale of the validation loss,
+    which smoothing would otherwise hide (it charges for every word's probability)."""
     if not 0 <= smoothing < 1:
         raise ValueError(f"label smoothing must be in [0, 1), got {smoothing}")
     flat = logits.float().reshape(-1, logits.size(-1))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,11 @@ from seq2seq_bench.objectives.base import Objective
 from seq2seq_bench.types import Tokenizers, split_text
 
 log = logging.getLogger(__name__)
+# Lightning warns that an IterableDataset's __len__ "could be inaccurate" with several
+# workers, in case each would yield every batch. PlannedTrainSet's workers split the rank's
+# steps (`plan.worker_steps`) and its length is that step count whatever the workers:
+# every pair once per epoch (tests/test_ddp.py). The warning would only alarm users.
+warnings.filterwarnings("ignore", message="Your `IterableDataset` has `__len__` defined")
 
 
 class PositionedLoader(DataLoader):

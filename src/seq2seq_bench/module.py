@@ -92,7 +92,8 @@ class Seq2SeqModule(L.LightningModule):
         self._decoded: list[tuple[int, str]] = []
         self.pairs_trained = 0  # training pairs this process has trained on (checkpointed)
         self.last_validated_step = -1
-        self._last_step_time: float | None = None
+        # (start time, tokens) of the previous training step: train/tokens_per_sec
+        self._last_step: tuple[float, int] | None = None
         # training seconds, validations excluded: the x axis of compute-matched comparisons
         self._train_seconds_before = 0.0  # from the checkpoint this fit resumed
         self._fit_started: float | None = None
@@ -120,6 +121,7 @@ class Seq2SeqModule(L.LightningModule):
 
     def on_validation_start(self) -> None:
         self._validation_started = time.perf_counter()
+        self._last_step = None  # the step before a validation is not timed across it
 
     def on_validation_end(self) -> None:
         if self._validation_started is not None and self._fit_started is not None:
@@ -156,14 +158,22 @@ class Seq2SeqModule(L.LightningModule):
         for key, value in parts.items():
             self.log(f"train/{key}", value)
         tokens = int(batch["attention_mask"].sum() + (batch["labels"] != LABEL_PAD).sum())
-        now = time.perf_counter()
-        if self._last_step_time is not None:
-            self.log("train/tokens_per_sec", tokens / max(now - self._last_step_time, 1e-9))
-        self._last_step_time = now
+        self.log_tokens_per_sec(tokens)
         check_finite("loss", loss.detach(), self.global_step)
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/batch_tokens", float(tokens))
         return loss
+
+    def log_tokens_per_sec(self, tokens: int) -> None:
+        """The previous step's tokens over the time from its start to this one's: its forward,
+        backward, optimizer step and the fetch of this batch (timing a step alone would need a
+        device sync on a GPU). A validation in between ends the interval unlogged: timed as
+        training, it showed as a collapse of training speed after every validation."""
+        now = time.perf_counter()
+        if self._last_step is not None:
+            started, previous_tokens = self._last_step
+            self.log("train/tokens_per_sec", previous_tokens / max(now - started, 1e-9))
+        self._last_step = (now, tokens)
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """A finite loss can still give infinite gradients; one step with them ruins every

@@ -148,11 +148,12 @@ class Seq2SeqModule(L.LightningModule):
         return out, self.objective.scored_labels(out, batch)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        if "pairs" in batch and int(batch["pairs"]) == 0:
+        pairs = int(batch["pairs"])  # every training batch counts its pairs (train_set.py)
+        if pairs == 0:
             # this rank's empty step in an epoch's last round: a zero gradient (every
             # trainable parameter takes part, as DDP's gradient sync requires)
             return sum(p.sum() for p in self.model.parameters() if p.requires_grad) * 0.0
-        self.pairs_trained += int(batch["pairs"])  # every training batch counts its pairs
+        self.pairs_trained += pairs
         out, labels = self(batch)
         loss, parts = self.objective.loss(out, labels, self.label_smoothing)
         for key, value in parts.items():
@@ -195,7 +196,7 @@ class Seq2SeqModule(L.LightningModule):
         checkpoint["s2s_train_seconds"] = self.train_seconds(self._validation_started)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """A checkpoint without our state (another tool's, or one cut short) is refused: it
+        """A checkpoint without our state (another tool's Lightning checkpoint) is refused: it
         would resume with the pair count and training clock at zero, so the run's epochs
         and time would be silently wrong, and with fresh dropout randomness."""
         missing = [key for key in RESUME_STATE if key not in checkpoint]

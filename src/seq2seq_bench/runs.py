@@ -66,9 +66,9 @@ def validation_curves(csv_path: Path) -> pd.DataFrame:
     """One row per validation, indexed by training step: the validation's numbers (one per
     step: a repeated validation at the same step, such as the one before testing, counts
     once, as the last one logged), its epoch (from 0), the mean logged train/loss and
-    train/nll_loss since the previous validation, and `val/train_time_sec` (training seconds so far, validations
-    excluded) where logged, from the first validation at the step (the later ones ran
-    after training had stopped).
+    train/nll_loss since the previous validation, and `val/train_time_sec` (training
+    seconds so far, validations excluded) where logged, from the first validation at the
+    step (the later ones ran after training had stopped).
 
     The CSV may be mid-write (a running sweep) or missing (logger=none): then the curves
     hold what could be read, possibly nothing.

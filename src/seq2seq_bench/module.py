@@ -196,15 +196,16 @@ class Seq2SeqModule(L.LightningModule):
         checkpoint["s2s_train_seconds"] = self.train_seconds(self._validation_started)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """A checkpoint without our state (another tool's Lightning checkpoint) is refused: it
+        """A checkpoint without our state (another tool's, or an older version's) is refused: it
         would resume with the pair count and training clock at zero, so the run's epochs
         and time would be silently wrong, and with fresh dropout randomness."""
         missing = [key for key in RESUME_STATE if key not in checkpoint]
         if missing:
             raise CheckpointError(
-                f"the checkpoint lacks {', '.join(missing)}: it was not written by a "
-                "seq2seq-bench run, so it cannot resume one (start a new run, or load "
-                "weights with model.init=pretrained)"
+                f"the checkpoint lacks {', '.join(missing)}: written by another tool or an "
+                "older seq2seq-bench, it cannot resume a run without restarting its pair "
+                "count, training clock or dropout randomness; start a new run (a run dir of "
+                "ours can seed one: model.pretrained=<run dir>)"
             )
         rng = checkpoint["s2s_rng"]
         torch.set_rng_state(rng["torch"])

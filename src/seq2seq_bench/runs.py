@@ -92,8 +92,8 @@ def validation_curves(csv_path: Path) -> pd.DataFrame:
     for column in reversed([c for c in TRAIN_MEANS if c in log]):
         train = log.dropna(subset=[column])
         after = [steps[i] if i < len(steps) else None for i in steps_index(steps, train["step"])]
-        train_loss = train.assign(step=after).dropna(subset=["step"]).groupby("step")
-        parts.insert(0, train_loss[column].mean())
+        intervals = train.assign(step=after).dropna(subset=["step"]).groupby("step")
+        parts.insert(0, intervals[column].mean())
     curves = pd.concat(parts, axis=1).sort_index()
     curves.index = curves.index.astype(int)
     curves.index.name = "step"

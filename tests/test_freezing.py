@@ -3,6 +3,7 @@ only what trains, frozen parts stay in eval mode, and tied tensors are reported.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -182,3 +183,24 @@ def test_freeze_all_tests_the_upstream_model_without_training(tmp_path: Path) ->
     assert metrics["trainable"]["trainable_params"] == 0
     assert metrics["trainable"]["eval_modules"] == ["<model>"]
     assert "bleu" in metrics["test"]["test"] and not (tmp_path / "run" / "checkpoints").exists()
+
+
+def eval_mode_warnings(model: PreTrainedModel, report: FreezeReport) -> list[str]:
+    _, tokenizers, objective = build("t5_tiny")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit_steps(model, tokenizers, objective, report, steps=1)
+    return [str(w.message) for w in caught if "in eval mode at the start" in str(w.message)]
+
+
+def test_lightnings_eval_mode_warning_is_silenced_only_for_our_frozen_parts() -> None:
+    model, _, _ = build("t5_tiny")
+    model, report = freeze(model, ["encoder"])
+    assert eval_mode_warnings(model, report) == []  # ours: logged by freezing.py instead
+
+    model, _, _ = build("t5_tiny")
+    model, report = freeze(model, ["encoder"])
+    model.decoder.final_layer_norm.eval()  # not ours: Lightning's warning must still show
+    in_eval = sum(not m.training for m in model.modules())
+    (message,) = eval_mode_warnings(model, report)
+    assert message.startswith(f"Found {in_eval} module(s)")

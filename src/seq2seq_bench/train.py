@@ -8,7 +8,9 @@ Every run writes into its Hydra run dir through `RunDir` (rundir.py lists the la
 from __future__ import annotations
 
 import logging
+import re
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,28 @@ from seq2seq_bench.tables import print_scores
 from seq2seq_bench.tracking import closes_wandb_run, keep_history_until, log_config
 
 log = logging.getLogger(__name__)
+
+
+class NoTips(logging.Filter):
+    """Drops Lightning's "💡 Tip: ... try installing litlogger" line: an advert for a cloud
+    service at every run start, among the lines a user reads for the run's own state."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("💡 Tip:")
+
+
+NO_TIPS = NoTips()
+
+
+def quiet_lightning(monitor: str) -> None:
+    """Lightning's lines at every run that say nothing true about the run: the litlogger
+    advert; the warning, when training stops before its first validation, that ``monitor``
+    is never logged (choose_test_weights logs what that means); and a deprecation inside
+    Lightning's own code (`isinstance(treespec, LeafSpec)`) that no user can act on."""
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(NO_TIPS)
+    found = re.escape(f"`ModelCheckpoint(monitor={monitor!r})` could not find the monitored")
+    warnings.filterwarnings("ignore", message=found)
+    warnings.filterwarnings("ignore", message=re.escape("`isinstance(treespec, LeafSpec)`"))
 
 
 def count_parameters(model: torch.nn.Module) -> dict[str, int]:
@@ -83,6 +107,7 @@ def choose_test_weights(
         return best
     results = trainer.validate(module, datamodule=datamodule, verbose=False)
     if best is None:  # stopped before the first validation
+        log.info("training stopped before its first validation: testing the final weights")
         return None
     final = results[0].get(checkpoint.monitor) if results else None
     best_score = checkpoint.best_model_score
@@ -185,6 +210,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         save_last=False,  # LastCheckpoint owns last.ckpt
         save_top_k=1,
     )
+    quiet_lightning(monitor)
     last = LastCheckpoint(run_dir.last, **cfg.checkpoint)
     callbacks: list[L.Callback] = [checkpoint, last]
     average = cfg.get("checkpoint_average") or {}

@@ -68,6 +68,10 @@ def test_an_epoch_trains_every_pair_exactly_once_across_ranks_and_workers(
     )
     assert two["epochs"] == 1
     assert two["pairs_trained"] == one["data"]["train_pairs"]
+    # the validation's pair count is every rank's, not the logging rank's half
+    log = (run_dir.parent / f"epoch-{workers}" / "csv" / "metrics.csv").read_text().splitlines()
+    column = log[0].split(",").index("val/epochs")
+    assert [float(r.split(",")[column]) for r in log[1:] if r.split(",")[column]] == [1.0]
     assert abs(two["steps"] - one["data"]["batches_per_epoch"]) <= 0.1 * two["steps"]
 
 

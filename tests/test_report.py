@@ -36,6 +36,7 @@ def fake_run(
                 "step": 10 * epoch + 9,
                 "val/loss": 4.5 - epoch,
                 "val/bleu": 1.0 + epoch,
+                "val/epochs": epoch + 0.45,  # pairs trained (the epoch index is whole)
             },
         ]
     (run / "csv").mkdir()
@@ -134,9 +135,22 @@ def test_a_running_sweep_reports_what_exists(tmp_path: Path) -> None:
     assert by_model["a"]["test BLEU"] == "12.00"  # the finished run only
     assert by_model["a"]["val BLEU"] == "7.00"  # from its metrics.json, not the CSV
     assert by_model["b"]["runs"] == "0 of 1 done"
-    assert by_model["b"]["val BLEU"] == "1.00" and by_model["b"]["epochs"] == "1"  # the CSV so far
+    assert by_model["b"]["val BLEU"] == "1.00"  # the CSV so far
+    assert by_model["b"]["epochs"] == "0.45"  # pairs trained, not Lightning's epoch index + 1
     assert by_model["c"]["test BLEU"] == "-" and by_model["c"]["val BLEU"] == "-"
     assert (out / "report.md").is_file() and not (sweep / "report.md").exists()
+
+
+def test_a_running_run_without_pairs_trained_in_its_csv_reports_no_epochs(
+    tmp_path: Path,
+) -> None:
+    """An older CSV has only Lightning's epoch index: whole while a run validates
+    mid-epoch, so no epochs is written rather than a wrong one."""
+    run = fake_run(tmp_path / "sweep", ["model=a"], bleu=None)
+    csv = run / "csv" / "metrics.csv"
+    pd.read_csv(csv).drop(columns="val/epochs").to_csv(csv, index=False)
+    header, _, row = table_rows(write_report(tmp_path / "sweep", tmp_path))
+    assert dict(zip(header, row, strict=True)).get("epochs", "-") == "-"
 
 
 def test_a_dir_without_runs_is_an_error(tmp_path: Path) -> None:

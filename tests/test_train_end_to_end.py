@@ -99,6 +99,9 @@ def test_resume_from_last_checkpoint(tmp_path: Path) -> None:
     clock = clock.dropna().tolist()
     assert len(clock) >= 2 and clock == sorted(clock) and clock[0] > 0
     assert clock[-1] >= first["val"]["val/train_time_sec"] + 0.5 * clock[0]
+    # so does the pair count: one epoch, then two
+    log = pd.read_csv(Path(cfg.paths.output_dir) / "csv" / "metrics.csv")
+    assert log["val/epochs"].dropna().round(6).tolist() == [1.0, 2.0]
 
 
 def test_budget_stop_mid_epoch_validates_the_final_weights(tmp_path: Path) -> None:
@@ -110,7 +113,11 @@ def test_budget_stop_mid_epoch_validates_the_final_weights(tmp_path: Path) -> No
     assert metrics["epochs"] == round(metrics["pairs_trained"] / metrics["data"]["train_pairs"], 3)
     assert metrics["epochs"] != int(metrics["epochs"])
     log = pd.read_csv(Path(cfg.paths.output_dir) / "csv" / "metrics.csv")
-    assert log.dropna(subset=["val/loss"])["step"].max() >= 24  # the final weights were validated
+    validations = log.dropna(subset=["val/loss"])
+    assert validations["step"].max() >= 24  # the final weights were validated
+    # a validation logs the epochs of pairs trained, as metrics.json has them (Lightning's
+    # epoch column on the same row reads 1, the index of the epoch after the stop)
+    assert round(validations["val/epochs"].iloc[-1], 3) == metrics["epochs"] < 1
     assert metrics["tested_weights"] in (
         "final",
         str(Path(cfg.paths.output_dir) / "checkpoints/best.ckpt"),

@@ -221,6 +221,16 @@ class Seq2SeqModule(L.LightningModule):
             total = self.trainer.strategy.reduce(total.to(self.device), reduce_op="sum")
         return int(total.item())
 
+    def epochs_trained(self) -> float | None:
+        """Epochs of training pairs so far, every process together: metrics.json's `epochs`
+        at each validation. Lightning's `epoch` column is the index of the epoch under way,
+        so a validation every 200 steps read as a whole epoch, and one after a stop
+        mid-epoch as the next epoch. A collective: every rank calls it."""
+        pairs = self.pairs_trained_by_all()
+        datamodule = self.trainer.datamodule
+        per_epoch = datamodule.stats.get("train_pairs") if hasattr(datamodule, "stats") else None
+        return pairs / per_epoch if per_epoch else None
+
     def _progress(self, step: int) -> float:
         """Fraction of the training budget used: steps or wall clock, whichever is further."""
         fractions = [0.0]
@@ -343,6 +353,8 @@ class Seq2SeqModule(L.LightningModule):
         self.last_validated_step = self.global_step
         if self._fit_started is not None:  # not the sanity check before training
             metrics["train_time_sec"] = self.train_seconds(self._validation_started)
+            if (epochs := self.epochs_trained()) is not None:
+                metrics["epochs"] = epochs
         for key, value in metrics.items():
             self.log(
                 f"val/{key}",

@@ -51,11 +51,12 @@ def run_values(run: Run) -> dict[str, float]:
     """One run's numbers by column: final ones from metrics.json, else the CSV so far."""
     values: dict[str, float | None] = {}
     if run.metrics is None:
-        for column, label in (("val/bleu", "val BLEU"), ("val/loss", "val loss")):
+        # epochs: pairs trained at the last validation (module.epochs_trained); Lightning's
+        # epoch index, which older runs have only, is whole while a run is mid-epoch
+        labels = (("val/bleu", "val BLEU"), ("val/loss", "val loss"), ("val/epochs", "epochs"))
+        for column, label in labels:
             if column in run.curves and run.curves[column].notna().any():
                 values[label] = run.curves[column].dropna().iloc[-1]
-        if "epoch" in run.curves and len(run.curves):
-            values["epochs"] = run.curves["epoch"].iloc[-1] + 1  # the epoch validated last
         return {k: float(v) for k, v in values.items() if v is not None}
     metrics = run.metrics
     for name, scores in metrics.get("test", {}).items():

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +21,7 @@ from typing import Any
 import psutil
 import torch
 
+from benchmarks.jobs import ROOT, run_job, step
 from seq2seq_bench.checkpoint import load
 from seq2seq_bench.ctranslate2_engine import CTranslate2Model
 from seq2seq_bench.decoding import Decoding, translate
@@ -29,7 +29,6 @@ from seq2seq_bench.evaluate import read_sets
 from seq2seq_bench.metrics import score_set
 from seq2seq_bench.rundir import RunDir
 
-ROOT = Path(__file__).resolve().parents[1]
 DECODINGS = {
     "greedy": Decoding(num_beams=1, max_new_tokens=128),
     "beam4": Decoding(num_beams=4, max_new_tokens=128, early_stopping=True),
@@ -43,7 +42,7 @@ def trained_run(work: Path) -> Path:
         return Path(given)
     out = work / "sample-run"
     command = [sys.executable, str(ROOT / "train.py"), "progress_bar=none", "logger=none"]
-    subprocess.run([*command, f"hydra.run.dir={out}"], cwd=ROOT, check=True, capture_output=True)
+    run_job("engines: training the sample run to decode with", [*command, f"hydra.run.dir={out}"])
     return out
 
 
@@ -63,15 +62,16 @@ def measure(repetitions: int = 3) -> dict[str, Any]:
         speed: dict[tuple[str, str], list[float]] = {}
         outputs: dict[tuple[str, str], list[str]] = {}
         other_cpu = []
-        for _ in range(repetitions):
+        for repetition in range(repetitions):
             for label, decoding in DECODINGS.items():
                 for engine in ENGINES:
                     other_cpu.append(psutil.cpu_percent(interval=0.5))
-                    started = time.perf_counter()
-                    hyps = translate(
-                        models[engine], loaded.tokenizers, evalset.sources, decoding, **options
-                    )
-                    seconds = time.perf_counter() - started
+                    with step(f"engines: {label} / {engine}, {repetition + 1} of {repetitions}"):
+                        started = time.perf_counter()
+                        hyps = translate(
+                            models[engine], loaded.tokenizers, evalset.sources, decoding, **options
+                        )
+                        seconds = time.perf_counter() - started
                     speed.setdefault((label, engine), []).append(len(hyps) / seconds)
                     outputs[(label, engine)] = [h[0].text for h in hyps]
         rows = {}

@@ -16,21 +16,16 @@ from __future__ import annotations
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.jobs import json_job
+
 BACKBONES = ("transformer_base", "t5_small", "bart_base", "bert_encoder")
 BUDGETS = (1024, 4096)
 STEPS = 3
-
-
-def _json_of(command: list[str]) -> dict[str, Any]:
-    done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def training_peaks() -> dict[str, dict[str, float]]:
@@ -38,7 +33,8 @@ def training_peaks() -> dict[str, dict[str, float]]:
     for backbone in BACKBONES:
         for budget in BUDGETS:
             command = [sys.executable, "-m", "benchmarks.trainers", "ours", backbone]
-            row = _json_of([*command, str(STEPS), str(budget)])
+            label = f"memory: {backbone} at {budget} tokens"
+            row = json_job(label, [*command, str(STEPS), str(budget)])
             peaks.setdefault(backbone, {})[str(budget)] = row["peak_rss_mb"]
     return peaks
 
@@ -62,8 +58,9 @@ def reader_peaks() -> dict[str, Any]:
         text = tatoeba.read_bytes()
         tenfold.write_bytes(text * 10)
         del text
-        one = _json_of([sys.executable, "-m", "benchmarks.memory", "stream", str(tatoeba)])
-        ten = _json_of([sys.executable, "-m", "benchmarks.memory", "stream", str(tenfold)])
+        command = [sys.executable, "-m", "benchmarks.memory", "stream"]
+        one = json_job("memory: reading Tatoeba", [*command, str(tatoeba)])
+        ten = json_job("memory: reading Tatoeba x10", [*command, str(tenfold)])
     return {"1x": one, "10x": ten, "ratio": ten["peak_rss_mb"] / one["peak_rss_mb"]}
 
 

@@ -19,7 +19,6 @@ import functools
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 
 import torch
 
+from benchmarks.jobs import json_job
 from benchmarks.trainers import MODELS, config, run_ours
 from seq2seq_bench.environment import matmul_peak_gflops
 
@@ -76,18 +76,13 @@ def cpu_facts() -> tuple[str, list[str]]:
 def measure(repetitions: int = 2) -> dict[str, Any]:
     accelerator = "gpu" if torch.cuda.is_available() else "cpu"
     runs: dict[str, dict[str, list[dict]]] = {}
-    for _ in range(repetitions):
+    for repetition in range(repetitions):
         for model, (max_tokens, steps) in BUDGETS[accelerator].items():
             for precision in PRECISIONS:
                 arguments = [model, precision, str(steps), str(max_tokens), accelerator]
-                done = subprocess.run(
-                    [sys.executable, "-m", "benchmarks.precision", *arguments],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                    cwd=Path(__file__).resolve().parents[1],
-                )
-                row = json.loads(done.stdout.strip().splitlines()[-1])
+                label = f"precision: {model} / {precision}, {repetition + 1} of {repetitions}"
+                command = [sys.executable, "-m", "benchmarks.precision", *arguments]
+                row = json_job(label, command)
                 runs.setdefault(model, {}).setdefault(precision, []).append(row)
     rows = {}
     for model, by_precision in runs.items():

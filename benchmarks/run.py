@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks import engines, memory, objectives, precision, startup, trainers
+from benchmarks.jobs import BenchError
 from benchmarks.throughput import measure
 from seq2seq_bench.environment import describe_environment
 
@@ -83,10 +85,13 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     meta = metadata()
     for name in names:
-        if name == "trainers" and args.models:
-            bench_trainers(meta, tuple(args.models))
-        else:
-            BENCHES[name](meta)
+        try:
+            if name == "trainers" and args.models:
+                bench_trainers(meta, tuple(args.models))
+            else:
+                BENCHES[name](meta)
+        except BenchError as error:  # a child's own error, not our traceback around it
+            sys.exit(f"bench {name}: {error}\nno result written for {name}")
 
 
 def bench_throughput(meta: dict) -> None:

@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -22,11 +21,12 @@ from typing import Any
 
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.jobs import ROOT, run_job
+
 STATES = ("cold", "tokenizer cached", "warm")
 
 
-def one_run(cache: Path, out: Path) -> float:
+def one_run(cache: Path, out: Path, label: str) -> float:
     command = [
         sys.executable,
         str(ROOT / "train.py"),
@@ -41,7 +41,7 @@ def one_run(cache: Path, out: Path) -> float:
         f"paths.cache_dir={cache}",
     ]
     env = {k: v for k, v in os.environ.items() if k != "TOKENIZERS_PARALLELISM"}
-    subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
+    run_job(f"startup: {label}", command, env=env, timeout=600)
     return float(json.loads((out / "metrics.json").read_text())["startup_sec"])
 
 
@@ -59,7 +59,8 @@ def measure(repetitions: int = 3) -> dict[str, Any]:
                     shutil.rmtree(cache / "scans", ignore_errors=True)
                 out = work / f"run-{repetition}-{state.replace(' ', '_')}"
                 loads.append(psutil.cpu_percent(interval=1.0))
-                seconds[state].append(one_run(cache, out))
+                label = f"{state}, {repetition + 1} of {repetitions}"
+                seconds[state].append(one_run(cache, out, label))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return {

@@ -31,7 +31,6 @@ import functools
 import json
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +41,7 @@ from typing import Any
 import psutil
 import torch
 
+from benchmarks.jobs import json_job
 from seq2seq_bench.environment import matmul_peak_gflops
 
 WARMUP = 3
@@ -320,25 +320,13 @@ def one(variant: str, model: str, steps: int, max_tokens: int | None = None) -> 
 def measure(models: tuple[str, ...] = tuple(MODELS), repetitions: int = 2) -> dict[str, Any]:
     results: dict[str, dict[str, list[dict[str, float]]]] = {m: {} for m in models}
     other_cpu = []
-    for _ in range(repetitions):
+    for repetition in range(repetitions):
         for model in models:
             for variant in VARIANTS:
                 other_cpu.append(psutil.cpu_percent(interval=0.5))
-                done = subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "benchmarks.trainers",
-                        variant,
-                        model,
-                        str(MODELS[model][1]),
-                    ],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                    cwd=Path(__file__).resolve().parents[1],
-                )
-                row = json.loads(done.stdout.strip().splitlines()[-1])
+                label = f"trainers: {model} / {variant}, {repetition + 1} of {repetitions}"
+                command = [sys.executable, "-m", "benchmarks.trainers", variant, model]
+                row = json_job(label, [*command, str(MODELS[model][1])])
                 results[model].setdefault(variant, []).append(row)
     peaks = [r["peak_gflops"] for v in results.values() for rows in v.values() for r in rows]
     table: dict[str, Any] = {}

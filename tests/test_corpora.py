@@ -3,6 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from seq2seq_bench.data.corpora import (
     DataPathError,
@@ -13,7 +15,7 @@ from seq2seq_bench.data.corpora import (
     SampleCorpus,
     TsvCorpus,
 )
-from seq2seq_bench.data.normalize import normalize_text
+from seq2seq_bench.data.normalize import normalize_text, one_line
 
 from .conftest import EN_FR
 
@@ -22,6 +24,23 @@ def test_normalize_replaces_nonbreaking_spaces_and_composes() -> None:
     assert normalize_text("  Cours\u202f!\u00a0 ") == "Cours !"
     assert normalize_text("e\u0301te\u0301") == "été"  # NFD -> NFC
     assert normalize_text("a \t b") == "a b"
+    # line and paragraph separators would split a line of a predictions file
+    assert normalize_text("a\u2028b\x85c\x0cd\u3000e\x1ef") == "a b c d e f"
+
+
+@given(st.text())
+def test_normalized_text_has_single_spaces_only_and_is_a_fixed_point(text: str) -> None:
+    out = normalize_text(text)
+    assert all(not ch.isspace() for ch in out.replace(" ", ""))
+    assert "  " not in out and out == out.strip()
+    assert normalize_text(out) == out
+
+
+@given(st.text())
+def test_one_line_keeps_the_words_and_leaves_no_line_or_field_break(text: str) -> None:
+    out = one_line(text)
+    assert len(out.splitlines()) <= 1 and "\t" not in out
+    assert out.split() == text.split()  # what BLEU and chrF read
 
 
 def test_tsv_reads_all_pairs_normalised(tmp_path: Path) -> None:

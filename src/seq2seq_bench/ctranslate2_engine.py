@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel
 
+from seq2seq_bench.data.normalize import one_line
 from seq2seq_bench.decoding import Decoding, DecodingError, ExternalEngine, Hypothesis
 from seq2seq_bench.types import Tokenizers
 
@@ -239,4 +240,4 @@ class CTranslate2Model(ExternalEngine):
             skip_special_tokens=True,
             clean_up_tokenization_spaces=False,
         )
-        return [[Hypothesis(t.replace("\r", " ").replace("\n", " "))] for t in texts]
+        return [[Hypothesis(one_line(t))] for t in texts]

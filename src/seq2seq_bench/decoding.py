@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import Progress
 from transformers import PreTrainedModel
 
-from seq2seq_bench.data.normalize import normalize_text
+from seq2seq_bench.data.normalize import normalize_text, one_line
 from seq2seq_bench.types import Tokenizers
 
 log = logging.getLogger(__name__)
@@ -257,7 +257,7 @@ def decode_batch(
     target = tokenizers.target
     out = out.masked_fill((out < 0) | (out >= len(target)), target.pad_token_id)
     texts = target.batch_decode(out, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-    texts = [t.replace("\r", " ").replace("\n", " ") for t in texts]  # one line each
+    texts = [one_line(t) for t in texts]
     groups = [
         [Hypothesis(t, v) for t, v in zip(texts[i : i + n], values[i : i + n], strict=True)]
         for i in range(0, len(texts), n)

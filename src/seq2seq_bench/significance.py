@@ -57,8 +57,10 @@ class Predictions:
 
     @classmethod
     def read(cls, path: Path) -> Predictions:
-        lines = path.read_text(encoding="utf-8").splitlines()
-        if not lines or lines[0] + "\n" != PREDICTIONS_HEADER:
+        # split on "\n" alone, as the file was written: `splitlines` (and text mode's "\r")
+        # would also break a row at a line separator inside a sentence
+        lines = path.read_bytes().decode("utf-8").removesuffix("\n").split("\n")
+        if lines[0] + "\n" != PREDICTIONS_HEADER:
             raise ValueError(f"{path} is not a predictions file of this framework")
         rows = [line.split("\t") for line in lines[1:]]
         if any(len(row) != 4 for row in rows):

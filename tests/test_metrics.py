@@ -8,6 +8,7 @@ import torch
 
 from seq2seq_bench.metrics import (
     perplexity,
+    ratio,
     reference_streams,
     score_set,
     score_texts,
@@ -61,6 +62,12 @@ def test_token_counts_ignore_padding() -> None:
     assert (correct.item(), tokens.item()) == (1, 2)
     assert perplexity(math.log(4.0)) == pytest.approx(4.0)
     assert perplexity(1000.0) == float("inf")
+    assert math.isnan(perplexity(float("nan")))  # not inf: a NaN loss is no measurement
+
+
+def test_a_mean_over_nothing_is_nan_not_zero() -> None:
+    assert ratio(6.0, 3.0) == 2.0
+    assert math.isnan(ratio(0.0, 0.0))  # an empty set's loss would read 0.0, a perfect score
 
 
 def test_a_set_keeps_one_signature_per_score() -> None:

@@ -110,6 +110,15 @@ def token_counts(
     return nll, correct, mask.sum()
 
 
+def ratio(total: float, count: float) -> float:
+    """A corpus mean from summed counts; NaN when nothing was counted, never a 0 that reads
+    as a perfect loss."""
+    return total / count if count else float("nan")
+
+
 def perplexity(mean_nll: float) -> float:
-    """exp of the mean per-token NLL; capped so a diverged run reports inf, not an overflow."""
+    """exp of the mean per-token NLL; capped so a diverged run reports inf, not an overflow,
+    and NaN stays NaN."""
+    if math.isnan(mean_nll):
+        return mean_nll
     return math.exp(mean_nll) if mean_nll < 50 else float("inf")

@@ -29,7 +29,7 @@ from seq2seq_bench.data.evalset import EvalSet
 from seq2seq_bench.decoding import Decoding, decode_batch, seeded
 from seq2seq_bench.encoder_cache import EncoderCache
 from seq2seq_bench.environment import seconds_since_start
-from seq2seq_bench.metrics import perplexity, score_set, token_counts
+from seq2seq_bench.metrics import perplexity, ratio, score_set, token_counts
 from seq2seq_bench.objectives.base import Objective
 from seq2seq_bench.schedules import Schedule
 from seq2seq_bench.types import LABEL_PAD, Tokenizers
@@ -324,12 +324,12 @@ class Seq2SeqModule(L.LightningModule):
             metric.reset()
         nll, correct, tokens = sums["nll"], sums["correct"], sums["tokens"]
         metrics = {
-            "loss": nll / max(tokens, 1),
-            "token_acc": 100.0 * correct / max(tokens, 1),
-            "ppl": perplexity(nll / max(tokens, 1)),
+            "loss": ratio(nll, tokens),
+            "token_acc": 100.0 * ratio(correct, tokens),
+            "ppl": perplexity(ratio(nll, tokens)),
         }
         if self.objective.sentence_task is not None:
-            accuracy = 100.0 * sums["sentence_correct"] / max(sums["sentences"], 1)
+            accuracy = 100.0 * ratio(sums["sentence_correct"], sums["sentences"])
             metrics[f"{self.objective.sentence_task}_acc"] = accuracy
         decoded = self._gathered_decodes()
         rows: list[tuple[str, list[str], str]] = []

@@ -292,3 +292,15 @@ def test_a_small_spread_keeps_its_decimals() -> None:
     frame["epochs"] = [1.0, 1.0]
     (group,) = group_runs(frame, [])
     assert format_cell(group, "epochs") == "1"
+
+
+def test_a_mean_over_fewer_runs_than_the_row_says_how_many() -> None:
+    """Three seeds, one without a Multi30k score: the mean of two must not read as of three."""
+    frame = pd.DataFrame(
+        {"run": ["a", "b", "c"], "finished": [True] * 3, "multi30k BLEU": [10.0, 20.0, None]}
+    )
+    (group,) = group_runs(frame, [])
+    assert format_cell(group, "multi30k BLEU") == "15.00 ± 7.07 (n=2)"
+    frame["multi30k BLEU"] = [10.0, None, None]
+    (group,) = group_runs(frame, [])
+    assert format_cell(group, "multi30k BLEU") == "10.00 (n=1)"

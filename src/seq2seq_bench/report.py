@@ -129,9 +129,14 @@ class Group:
     def done(self) -> int:
         return int(self.runs["finished"].sum())
 
+    @property
+    def scored(self) -> pd.DataFrame:
+        """The runs a cell is over: the finished ones, or all while none finished."""
+        return self.runs[self.runs["finished"]] if self.done else self.runs
+
     def stat(self, column: str) -> tuple[float, float, int] | None:
-        """(mean, sample std, n) over the finished runs, or over all while none finished."""
-        scored = self.runs[self.runs["finished"]] if self.done else self.runs
+        """(mean, sample std, n) over the scored runs that have a value in ``column``."""
+        scored = self.scored
         if column not in scored:
             return None
         values = scored[column].dropna()
@@ -167,11 +172,14 @@ def format_cell(group: Group, column: str) -> str:
     if stat is None:
         return "-"
     mean, std, n = stat
+    # a mean over fewer runs than the row counts says so (runs without the value: older
+    # versions' metrics, or a run without that test set)
+    fewer = f" (n={n})" if n < len(group.scored) else ""
     if n == 1 or std == 0:
-        return format_value(column, mean)
+        return format_value(column, mean) + fewer
     # a spread keeps its decimals: epochs' "0.38 ± 0" would read as no spread at all
     spread = f"{std:.2f}" if column == "epochs" else format_value(column, std)
-    return f"{format_value(column, mean)} ± {spread}"
+    return f"{format_value(column, mean)} ± {spread}{fewer}"
 
 
 def short(value: str) -> str:
@@ -380,7 +388,8 @@ def write_report(
         "",
         f"{done} of {len(runs)} runs finished. One row per configuration: a cell is the mean"
         " ± sample std over its finished runs, which differ only in seed (`runs`: how many;"
-        " while none has finished, the validation so far). Raw numbers per run: `runs.csv`.",
+        " while none has finished, the validation so far; `(n=k)`: only k of them have that"
+        " value). Raw numbers per run: `runs.csv`.",
         "",
         to_markdown(rows, numeric_from),
         "",

@@ -79,3 +79,22 @@ def test_plain_generate_on_the_export_reproduces_s2s_translate(
     assert json.loads(done.stdout) == ours
     if backbone.startswith(("t5", "mt5")):
         assert prefix  # the prefix really travelled: T5 reads one
+
+
+def test_saving_shows_no_progress_bar_and_leaves_the_setting_as_it_was() -> None:
+    """save_pretrained's 'Writing model shards 1/1' bar printed above the final table."""
+    from transformers.utils import logging as hf_logging
+
+    from seq2seq_bench.export import no_progress_bars
+
+    initially = hf_logging.is_progress_bar_enabled()
+    try:
+        for before in (True, False):
+            (hf_logging.enable_progress_bar if before else hf_logging.disable_progress_bar)()
+            with no_progress_bars():
+                assert not hf_logging.is_progress_bar_enabled()
+                bar = hf_logging.tqdm([1], desc="Writing model shards")
+                assert type(bar).__name__ == "EmptyTqdm"
+            assert hf_logging.is_progress_bar_enabled() == before
+    finally:
+        (hf_logging.enable_progress_bar if initially else hf_logging.disable_progress_bar)()

@@ -9,10 +9,13 @@ config follows), so it survives a copy of the export out of its run dir.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 from pathlib import Path
 
 from transformers import PreTrainedModel
+from transformers.utils import logging as hf_logging
 
 from seq2seq_bench.atomic import save_dir_atomically
 from seq2seq_bench.decoding import Decoding
@@ -49,7 +52,20 @@ def save_export(
     plain.config.task_specific_params = specific
 
     def write(tmp: Path) -> None:
-        plain.save_pretrained(tmp)
+        with no_progress_bars():  # "Writing model shards 1/1" above the final table
+            plain.save_pretrained(tmp)
         save_tokenizers(tokenizers, tmp)
 
     save_dir_atomically(directory, write)
+
+
+@contextlib.contextmanager
+def no_progress_bars() -> Iterator[None]:
+    """transformers' own progress bars off for a moment, as they were after it."""
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()

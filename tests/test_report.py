@@ -141,6 +141,15 @@ def test_a_running_sweep_reports_what_exists(tmp_path: Path) -> None:
     assert (out / "report.md").is_file() and not (sweep / "report.md").exists()
 
 
+def test_a_damaged_metrics_json_is_said_and_read_as_unfinished(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    run = fake_run(tmp_path / "sweep", ["model=a"], bleu=12.0)
+    (run / "metrics.json").write_text('{"test": {"te')  # cut short after the run
+    assert [r.finished for r in find_runs(tmp_path / "sweep")] == [False]
+    assert "metrics.json is not readable JSON" in caplog.text
+
+
 def test_a_running_run_without_pairs_trained_in_its_csv_reports_no_epochs(
     tmp_path: Path,
 ) -> None:

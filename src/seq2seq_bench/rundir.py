@@ -183,10 +183,16 @@ class RunDir:
         return cfg
 
     def read_metrics(self) -> dict[str, Any] | None:
-        """metrics.json, or None while the run has not finished (or it is unreadable)."""
+        """metrics.json, or None while the run has not finished. It is written atomically, so
+        an unreadable one was damaged after the run: said, and read as unfinished."""
         try:
             return json.loads(self.metrics.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+        except FileNotFoundError:
+            return None
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            log.warning(
+                "%s is not readable JSON (%s): taken as an unfinished run", self.metrics, err
+            )
             return None
 
     def data_choice(self) -> str | None:

@@ -33,6 +33,7 @@ from seq2seq_bench.freezing import FreezeReport, report
 from seq2seq_bench.models.backbone import Backbone
 from seq2seq_bench.objectives.base import Objective
 from seq2seq_bench.objectives.sentence_pairs import NO_DOCUMENTS
+from seq2seq_bench.onednn_linear import use_onednn_linear
 from seq2seq_bench.schedules import Schedule
 from seq2seq_bench.types import Tokenizers
 
@@ -180,6 +181,8 @@ def build(cfg: DictConfig) -> Run:
     model = build_model(cfg, tokenizers, backbone, objective)
     if cfg.get("fast_dropout", True):  # training only: evaluation has no dropout
         use_fast_dropout(model.model)
+    if cfg.get("onednn_linear", True):  # training steps only (onednn_linear.py)
+        use_onednn_linear(model.model)
     datamodule.setup("fit")
     cache = encoder_cache(cfg, objective, datamodule, tokenizers, model.model)
     module = Seq2SeqModule(

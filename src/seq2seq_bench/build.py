@@ -181,7 +181,7 @@ def build(cfg: DictConfig) -> Run:
     model = build_model(cfg, tokenizers, backbone, objective)
     if cfg.get("fast_dropout", True):  # training only: evaluation has no dropout
         use_fast_dropout(model.model)
-    if cfg.get("onednn_linear", True):  # training steps only (onednn_linear.py)
+    if cfg.get("onednn_linear", False):  # training steps only (onednn_linear.py)
         use_onednn_linear(model.model)
     datamodule.setup("fit")
     cache = encoder_cache(cfg, objective, datamodule, tokenizers, model.model)

@@ -8,13 +8,21 @@ PyTorch's own compiler emits for CPU linears) ran the same product at 190-200, a
 input gradient ``g @ W`` the same way; the weight gradient ``g.T @ x`` ran as fast in MKL
 as in oneDNN once oneDNN's inputs had to be transposed copies, so it stays on MKL. One
 whole transformer_base training step took 1.22x less time, a t5_small step 1.13x less,
-paired on one shared host (`make bench ARGS=trainers` measures it as the `ours_mkl_linear`
-row).
+paired on one shared host (`make bench ARGS=trainers` measures it as the
+`ours_onednn_linear` row).
 
 The sums are the same products in another order: outputs differ from MKL's by float
 rounding (~3e-6 on unit-scale values). So only training steps take this path; evaluation,
 decoding and the tools run `nn.Linear` as it is, and a run's test scores equal
-`s2s-evaluate`'s on its checkpoint. `onednn_linear=false` (train.yaml) keeps MKL.
+`s2s-evaluate`'s on its checkpoint.
+
+Opt-in (`onednn_linear=true`; train.yaml keeps it off) for its memory: oneDNN makes a
+kernel per input shape, and a stream of row counts that keep changing (every token-budget
+batch has its own) left the process holding far more than MKL did: a 2-layer 512-2048-512
+MLP trained on 1,600 random row counts grew to 2.9 GB resident against MKL's flat 0.4 GB
+(714 MB after `malloc_trim`, so mostly freed memory the heap kept), and transformer_base's
+bench peak was 2.6 GB against 2.2 after 23 steps. Until that is bounded, a default that
+could grow a long run's memory is not worth its speed.
 """
 
 from __future__ import annotations

@@ -22,6 +22,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from seq2seq_bench.module_swap import swap_modules
+
 RESOLUTION = 1 << 16  # random bits per element: 16
 
 
@@ -57,9 +59,4 @@ def use_fast_dropout(model: nn.Module) -> int:
     """Turn every `nn.Dropout` of ``model`` into a `FastDropout` in place (same module, same
     ``p``; the models' code that calls them is untouched); returns how many. Dropout that a
     model applies through `F.dropout` (BART's, attention probabilities) stays PyTorch's."""
-    swapped = 0
-    for module in model.modules():
-        if type(module) is nn.Dropout:
-            module.__class__ = FastDropout
-            swapped += 1
-    return swapped
+    return swap_modules(model, nn.Dropout, FastDropout)

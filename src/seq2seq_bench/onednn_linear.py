@@ -33,6 +33,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from seq2seq_bench.module_swap import swap_modules
+
 
 def available() -> bool:
     """Whether this torch build has oneDNN and its linear op (CPU wheels do)."""
@@ -93,9 +95,4 @@ def use_onednn_linear(model: nn.Module) -> int:
     torch has no oneDNN."""
     if not available():
         return 0
-    swapped = 0
-    for module in model.modules():
-        if type(module) is nn.Linear:
-            module.__class__ = OneDnnLinear
-            swapped += 1
-    return swapped
+    return swap_modules(model, nn.Linear, OneDnnLinear)

@@ -74,3 +74,14 @@ def test_training_runs_swap_in_the_oneDNN_linear_only_when_asked(tmp_path: Path,
     run = build(compose_config(tmp_path, [*TINY, f"onednn_linear={str(on).lower()}"]))
     linears = [m for m in run.model.model.modules() if isinstance(m, nn.Linear)]
     assert linears and all((type(m) is OneDnnLinear) == on for m in linears)
+
+
+def test_a_torch_without_onednn_keeps_nn_linear_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import seq2seq_bench.onednn_linear as onednn
+
+    monkeypatch.setattr(onednn, "available", lambda: False)
+    model = nn.Sequential(nn.Linear(4, 8))
+    assert use_onednn_linear(model) == 0 and type(model[0]) is nn.Linear
+    assert "no oneDNN" in caplog.text

@@ -27,6 +27,7 @@ could grow a long run's memory is not worth its speed.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
@@ -34,6 +35,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from seq2seq_bench.module_swap import swap_modules
+
+log = logging.getLogger(__name__)
 
 
 def available() -> bool:
@@ -91,8 +94,9 @@ class OneDnnLinear(nn.Linear):
 
 def use_onednn_linear(model: nn.Module) -> int:
     """Turn every `nn.Linear` of ``model`` into a `OneDnnLinear` in place (same module and
-    weights; the model code that calls them is untouched); returns how many, 0 where this
-    torch has no oneDNN."""
+    weights; the model code that calls them is untouched); returns how many, 0 (said in
+    the log) where this torch has no oneDNN."""
     if not available():
+        log.warning("onednn_linear=true: this torch build has no oneDNN; nn.Linear stays MKL's")
         return 0
     return swap_modules(model, nn.Linear, OneDnnLinear)

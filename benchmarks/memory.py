@@ -6,7 +6,7 @@ Each training figure is the peak resident memory of a process that builds the ru
 `data.max_tokens`: what a user must have free. The reader figure is the peak RSS of a
 process that streams every pair of Tatoeba, and of Tatoeba repeated 10 times, through
 `TsvCorpus.iter_pairs`: a streaming reader holds one line at a time, so the two must be
-within 20 %.
+within 20 %. The oneDNN linear's memory as batch shapes change: `benchmarks.linear_memory`.
 
     python -m benchmarks.memory stream <file>   # one reader run
 """
@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from benchmarks import linear_memory
 from benchmarks.jobs import json_job
 
 BACKBONES = ("transformer_base", "t5_small", "bart_base", "bert_encoder")
@@ -65,7 +66,12 @@ def reader_peaks() -> dict[str, Any]:
 
 
 def measure() -> dict[str, Any]:
-    return {"training_peak_rss_mb": training_peaks(), "reader": reader_peaks(), "steps": STEPS}
+    return {
+        "training_peak_rss_mb": training_peaks(),
+        "reader": reader_peaks(),
+        "linear": linear_memory.measure(),
+        "steps": STEPS,
+    }
 
 
 if __name__ == "__main__":

@@ -233,7 +233,29 @@ def bench_memory(meta: dict) -> None:
             f"repeated 10x, {reader['10x']['pairs']:,} pairs, peak "
             f"{reader['10x']['peak_rss_mb']:.0f} MB: {reader['ratio']:.2f}x (target: within 1.20x)",
         ]
+    lines += linear_memory_lines(result["linear"])
     publish("memory", meta, result, lines)
+
+
+def linear_memory_lines(result: dict) -> list[str]:
+    """The table of `benchmarks.linear_memory`: RSS as a run meets new batch shapes."""
+    if "skipped" in result:
+        return ["", f"oneDNN linear: {result['skipped']}"]
+    every, low, high = result["every"], *result["rows"]
+    steps = range(every, result["steps"] + 1, every)
+    lines = [
+        "",
+        f"Training linears (512-2048-512 MLP) on a new random row count ({low}-{high}) every "
+        "step, RSS after each step count; oneDNN keeps state per input shape, which the "
+        "padding of rows to a multiple of 64 bounds (onednn_linear.py):",
+        "",
+        "| linear | " + " | ".join(f"{s:,} steps" for s in steps) + " | after malloc_trim |",
+        "| --- | " + " | ".join("---:" for _ in steps) + " | ---: |",
+    ]
+    for variant, row in result["variants"].items():
+        cells = " | ".join(f"{mb:,.0f} MB" for mb in row["rss_mb"])
+        lines.append(f"| {variant} | {cells} | {row['after_trim_mb']:,.0f} MB |")
+    return lines
 
 
 def bench_precision(meta: dict) -> None:

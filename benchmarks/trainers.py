@@ -7,12 +7,13 @@ split and tokenizer, same token budget per step (`MODELS`), same optimizer (Adam
 - ours: `build(cfg)` (DataModule with its token-budget plan, Seq2SeqModule) under a
   Lightning Trainer, as `train.py` runs it (validation and checkpoints left out), glibc's
   malloc tuned as train.py tunes it (allocator.py: no mmap, 1 GiB trim threshold), its
-  dropout masks drawn as train.py draws them (dropout.py);
+  dropout masks drawn as train.py draws them (dropout.py), its linears on oneDNN
+  (onednn_linear.py);
 - ours_pytorch_dropout: the same with PyTorch's dropout (`fast_dropout=false`), what
   dropout.py buys;
 - ours_untuned_allocator: ours with glibc's defaults, what the allocator setting buys;
-- ours_onednn_linear: ours with nn.Linear's training products on oneDNN
-  (`onednn_linear=true`, opt-in), what onednn_linear.py buys;
+- ours_mkl_linear: ours with nn.Linear's training products on MKL (`onednn_linear=false`)
+  instead of oneDNN, what onednn_linear.py buys;
 - plain: a bare `for batch in batches: loss.backward(); step()` loop over the very batches
   our plan makes (our batching without our loop);
 - seq2seq_trainer: `Seq2SeqTrainer` grouping by length (`train_sampling_strategy=
@@ -58,7 +59,7 @@ VARIANTS = (
     "ours",
     "ours_pytorch_dropout",
     "ours_untuned_allocator",
-    "ours_onednn_linear",
+    "ours_mkl_linear",
     "plain",
     "seq2seq_trainer",
 )
@@ -169,7 +170,7 @@ def run_ours(
     steps: int,
     tuned_allocator: bool = True,
     fast_dropout: bool = True,
-    onednn_linear: bool = False,
+    onednn_linear: bool = True,
     probe: Callable[[], float] | None = None,
 ) -> dict[str, float]:
     import lightning as L
@@ -322,7 +323,7 @@ def one(variant: str, model: str, steps: int, max_tokens: int | None = None) -> 
                 steps,
                 tuned_allocator=variant != "ours_untuned_allocator",
                 fast_dropout=variant != "ours_pytorch_dropout",
-                onednn_linear=variant == "ours_onednn_linear",
+                onednn_linear=variant != "ours_mkl_linear",
             )
         if variant == "plain":
             return run_plain(cfg, steps)

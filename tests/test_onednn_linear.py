@@ -85,3 +85,29 @@ def test_a_torch_without_onednn_keeps_nn_linear_and_says_so(
     model = nn.Sequential(nn.Linear(4, 8))
     assert use_onednn_linear(model) == 0 and type(model[0]) is nn.Linear
     assert "no oneDNN" in caplog.text
+
+
+@pytest.mark.parametrize("rows", [1, 63, 64, 65, 200])
+def test_onednn_sees_row_counts_in_multiples_of_64_only(
+    monkeypatch: pytest.MonkeyPatch, rows: int
+) -> None:
+    """oneDNN keeps state per input shape; padding the rows bounds how many shapes a run
+    makes (onednn_linear.py), and the padding must not reach the outputs or gradients."""
+    import seq2seq_bench.onednn_linear as onednn
+
+    kernel, seen = torch.ops.mkldnn._linear_pointwise, []
+
+    def spy(x: torch.Tensor, *args: object) -> torch.Tensor:
+        seen.append(x.shape[0])
+        return kernel(x, *args)
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", spy)
+    plain, ours = pair(bias=True)
+    x = torch.randn(rows, 48, requires_grad=True)
+    expected, got = plain(x), ours(x)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    (expected_grad,) = torch.autograd.grad(expected.sum(), x)
+    (grad,) = torch.autograd.grad(got.sum(), x)
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-5, atol=1e-5)
+    assert seen and all(count % onednn.ROW_MULTIPLE == 0 for count in seen)
+    assert len(seen) == 2  # forward and input gradient

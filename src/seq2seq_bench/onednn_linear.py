@@ -8,21 +8,23 @@ PyTorch's own compiler emits for CPU linears) ran the same product at 190-200, a
 input gradient ``g @ W`` the same way; the weight gradient ``g.T @ x`` ran as fast in MKL
 as in oneDNN once oneDNN's inputs had to be transposed copies, so it stays on MKL. One
 whole transformer_base training step took 1.22x less time, a t5_small step 1.13x less,
-paired on one shared host (`make bench ARGS=trainers` measures it as the
-`ours_onednn_linear` row).
+paired on one shared host (`make bench ARGS=trainers`: the `ours` row against
+`ours_mkl_linear`).
 
 The sums are the same products in another order: outputs differ from MKL's by float
 rounding (~3e-6 on unit-scale values). So only training steps take this path; evaluation,
 decoding and the tools run `nn.Linear` as it is, and a run's test scores equal
 `s2s-evaluate`'s on its checkpoint.
 
-Opt-in (`onednn_linear=true`; train.yaml keeps it off) for its memory: oneDNN makes a
-kernel per input shape, and a stream of row counts that keep changing (every token-budget
-batch has its own) left the process holding far more than MKL did: a 2-layer 512-2048-512
-MLP trained on 1,600 random row counts grew to 2.9 GB resident against MKL's flat 0.4 GB
-(714 MB after `malloc_trim`, so mostly freed memory the heap kept), and transformer_base's
-bench peak was 2.6 GB against 2.2 after 23 steps. Until that is bounded, a default that
-could grow a long run's memory is not worth its speed.
+On by default (`onednn_linear=false` gives MKL's). oneDNN keeps memory for every input
+shape it meets, and a token-budget run meets a new row count
+whenever a batch's size x width is new: a 2-layer 512-2048-512 MLP trained on 1,600 random
+row counts grew to 2.9 GB resident against MKL's flat 0.4 GB. So the rows go in padded to
+a multiple of 64 (under 0.1 % more rows on Tatoeba, whose 4,096-token batches mostly fill
+the budget exactly), which bounds the shapes to max_rows / 64 per weight: the same MLP
+stays flat at 0.63 GB, and a Tatoeba epoch of transformer_base (383 of its 385 steps) peaked
+at 2.15 GB against 2.29 on MKL (`make bench ARGS=memory` measures the MLP,
+`benchmarks/linear_memory.py`).
 """
 
 from __future__ import annotations
@@ -44,11 +46,24 @@ def available() -> bool:
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
 
+ROW_MULTIPLE = 64
+
+
 def onednn_linear(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """``x @ weight.T + bias`` on oneDNN; ``weight`` is (out, in) as nn.Linear holds it."""
-    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+    """``x @ weight.T + bias`` on oneDNN; ``weight`` is (out, in) as nn.Linear holds it.
+
+    oneDNN keeps state for every row count it sees, so the rows go in zero-padded to a
+    multiple of `ROW_MULTIPLE`: a run meets at most max_rows / 64 shapes per weight, and
+    memory stops growing with the number of distinct batch shapes (see the module doc)."""
+    rows = x.reshape(-1, x.shape[-1])
+    count = rows.shape[0]
+    padded = -(-count // ROW_MULTIPLE) * ROW_MULTIPLE
+    if padded != count:
+        rows = F.pad(rows, (0, 0, 0, padded - count))
+    out = torch.ops.mkldnn._linear_pointwise(rows, weight, bias, "none", [], "")
+    return out[:count].view(*x.shape[:-1], weight.shape[0])
 
 
 class _OneDnnLinearFunction(torch.autograd.Function):

@@ -4,8 +4,9 @@ without the padding.
 
 oneDNN keeps state for every input shape it meets, and a token-budget run feeds it a new
 row count whenever a batch's size x width is new. Unpadded, a 512-2048-512 MLP trained on
-random row counts grew without a visible bound (2.9 GB after 1,600 steps, against MKL's
-flat 0.4 GB); padding the rows bounds the shapes to max_rows / 64 per weight. This is the
+random row counts grew without a visible bound (5.6 GB after 1,600 steps at 100-4,200 rows,
+against MKL's flat 0.53 GB, on 2026-12-07); padding the rows bounds the shapes to
+max_rows / 64 per weight (flat at 1.3 GB). This is the
 worst case, a new row count nearly every step; Tatoeba's plan at 4,096 tokens has 18
 distinct row counts in an epoch. Each variant runs in a process of its own, with glibc's
 malloc tuned as train.py tunes it (allocator.py), and reports its RSS every `EVERY` steps.

@@ -18,11 +18,12 @@ decoding and the tools run `nn.Linear` as it is, and a run's test scores equal
 
 On by default (`onednn_linear=false` gives MKL's). oneDNN keeps memory for every input
 shape it meets, and a token-budget run meets a new row count
-whenever a batch's size x width is new: a 2-layer 512-2048-512 MLP trained on 1,600 random
-row counts grew to 2.9 GB resident against MKL's flat 0.4 GB. So the rows go in padded to
-a multiple of 64 (under 0.1 % more rows on Tatoeba, whose 4,096-token batches mostly fill
-the budget exactly), which bounds the shapes to max_rows / 64 per weight: the same MLP
-stays flat at 0.63 GB, and a Tatoeba epoch of transformer_base (383 of its 385 steps) peaked
+whenever a batch's size x width is new: a 2-layer 512-2048-512 MLP trained on a random row
+count (100-4,200) every step grew to 5.6 GB resident in 1,600 steps, and still growing,
+against MKL's flat 0.53 GB. So the rows go in padded to a multiple of 64 (under 0.1 % more
+rows on Tatoeba, whose 4,096-token batches mostly fill the budget exactly), which bounds the
+shapes to max_rows / 64 per weight: the same MLP stays flat at 1.3 GB from step 400 on, and
+a Tatoeba epoch of transformer_base (383 of its 385 steps), whose row counts repeat, peaked
 at 2.15 GB against 2.29 on MKL (`make bench ARGS=memory` measures the MLP,
 `benchmarks/linear_memory.py`).
 """

@@ -34,6 +34,19 @@ EN_FR = [
 
 
 @pytest.fixture
+def onednn_rows_seen(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The row count of every input oneDNN's linear kernel is given, in call order."""
+    kernel, seen = torch.ops.mkldnn._linear_pointwise, []
+
+    def spy(x: torch.Tensor, *args: object) -> torch.Tensor:
+        seen.append(x.shape[0])
+        return kernel(x, *args)
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", spy)
+    return seen
+
+
+@pytest.fixture
 def tsv_file(tmp_path: Path) -> Path:
     path = tmp_path / "pairs.tsv"
     path.write_text("".join(f"{en}\t{fr}\n" for en, fr in EN_FR), encoding="utf-8")

@@ -4,7 +4,6 @@ names, and the table shows every sample."""
 from __future__ import annotations
 
 import pytest
-import torch
 
 from benchmarks import linear_memory
 from benchmarks.run import linear_memory_lines
@@ -13,18 +12,14 @@ from seq2seq_bench import onednn_linear
 
 @pytest.mark.skipif(not onednn_linear.available(), reason="this torch build has no oneDNN")
 @pytest.mark.parametrize("variant", linear_memory.VARIANTS)
-def test_each_variant_trains_its_own_linear(monkeypatch: pytest.MonkeyPatch, variant: str) -> None:
+def test_each_variant_trains_its_own_linear(
+    monkeypatch: pytest.MonkeyPatch, onednn_rows_seen: list[int], variant: str
+) -> None:
     monkeypatch.setattr(linear_memory, "STEPS", 4)
     monkeypatch.setattr(linear_memory, "EVERY", 2)
     monkeypatch.setattr(linear_memory, "ROWS", (3, 70))
     monkeypatch.setattr(onednn_linear, "ROW_MULTIPLE", onednn_linear.ROW_MULTIPLE)
-    kernel, seen = torch.ops.mkldnn._linear_pointwise, []
-
-    def spy(x: torch.Tensor, *args: object) -> torch.Tensor:
-        seen.append(x.shape[0])
-        return kernel(x, *args)
-
-    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", spy)
+    seen = onednn_rows_seen
     result = linear_memory.train(variant)
     assert len(result["rss_mb"]) == 2 and all(mb > 0 for mb in result["rss_mb"])
     assert result["after_trim_mb"] > 0

@@ -89,19 +89,13 @@ def test_a_torch_without_onednn_keeps_nn_linear_and_says_so(
 
 @pytest.mark.parametrize("rows", [1, 63, 64, 65, 200])
 def test_onednn_sees_row_counts_in_multiples_of_64_only(
-    monkeypatch: pytest.MonkeyPatch, rows: int
+    onednn_rows_seen: list[int], rows: int
 ) -> None:
     """oneDNN keeps state per input shape; padding the rows bounds how many shapes a run
     makes (onednn_linear.py), and the padding must not reach the outputs or gradients."""
     import seq2seq_bench.onednn_linear as onednn
 
-    kernel, seen = torch.ops.mkldnn._linear_pointwise, []
-
-    def spy(x: torch.Tensor, *args: object) -> torch.Tensor:
-        seen.append(x.shape[0])
-        return kernel(x, *args)
-
-    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", spy)
+    seen = onednn_rows_seen
     plain, ours = pair(bias=True)
     x = torch.randn(rows, 48, requires_grad=True)
     expected, got = plain(x), ours(x)

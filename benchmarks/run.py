@@ -200,7 +200,10 @@ def bench_trainers(meta: dict, models: tuple[str, ...] = tuple(trainers.MODELS))
     lines += [
         "",
         other_cpu(result, "before each run") + ". MFU: 6 FLOPs per matmul weight and real "
-        "token (attention scores left out) over the peak measured around that run.",
+        "token (attention scores left out) over the peak measured around that run. "
+        "Padding efficiency is the batches' (real / padded tokens); in the rows of our loop "
+        "but ours_padded, our Transformer's linears see the real tokens only, topped up to a "
+        "multiple of 64 rows (padding_free, models/packing.py).",
     ]
     subset = "" if set(models) == set(trainers.MODELS) else "-" + "-".join(models)
     publish(f"trainers{subset}", meta, result, lines)

@@ -8,12 +8,15 @@ split and tokenizer, same token budget per step (`MODELS`), same optimizer (Adam
   Lightning Trainer, as `train.py` runs it (validation and checkpoints left out), glibc's
   malloc tuned as train.py tunes it (allocator.py: no mmap, 1 GiB trim threshold), its
   dropout masks drawn as train.py draws them (dropout.py), its linears on oneDNN
-  (onednn_linear.py);
+  (onednn_linear.py), and our Transformer's linears on the real tokens of a batch only
+  (models/packing.py);
 - ours_pytorch_dropout: the same with PyTorch's dropout (`fast_dropout=false`), what
   dropout.py buys;
 - ours_untuned_allocator: ours with glibc's defaults, what the allocator setting buys;
 - ours_mkl_linear: ours with nn.Linear's training products on MKL (`onednn_linear=false`)
   instead of oneDNN, what onednn_linear.py buys;
+- ours_padded: ours on the padded layout (`padding_free=false`), what packing.py buys (for
+  our Transformer; Hugging Face's T5 has no padding-free path and trains padded in every row);
 - plain: a bare `for batch in batches: loss.backward(); step()` loop over the very batches
   our plan makes (our batching without our loop);
 - seq2seq_trainer: `Seq2SeqTrainer` grouping by length (`train_sampling_strategy=
@@ -60,6 +63,7 @@ VARIANTS = (
     "ours_pytorch_dropout",
     "ours_untuned_allocator",
     "ours_mkl_linear",
+    "ours_padded",
     "plain",
     "seq2seq_trainer",
 )
@@ -171,6 +175,7 @@ def run_ours(
     tuned_allocator: bool = True,
     fast_dropout: bool = True,
     onednn_linear: bool = True,
+    padding_free: bool = True,
     probe: Callable[[], float] | None = None,
 ) -> dict[str, float]:
     import lightning as L
@@ -184,6 +189,7 @@ def run_ours(
     with open_dict(cfg):
         cfg.fast_dropout = fast_dropout
         cfg.onednn_linear = onednn_linear
+        cfg.padding_free = padding_free
     run = build(cfg)
     meter = Meter(steps, run.model.model, probe)
 
@@ -324,6 +330,7 @@ def one(variant: str, model: str, steps: int, max_tokens: int | None = None) -> 
                 tuned_allocator=variant != "ours_untuned_allocator",
                 fast_dropout=variant != "ours_pytorch_dropout",
                 onednn_linear=variant != "ours_mkl_linear",
+                padding_free=variant != "ours_padded",
             )
         if variant == "plain":
             return run_plain(cfg, steps)

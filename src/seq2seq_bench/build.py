@@ -31,6 +31,7 @@ from seq2seq_bench.dropout import use_fast_dropout
 from seq2seq_bench.encoder_cache import EncoderCache
 from seq2seq_bench.freezing import FreezeReport, report
 from seq2seq_bench.models.backbone import Backbone
+from seq2seq_bench.models.packing import use_padding_free
 from seq2seq_bench.objectives.base import Objective
 from seq2seq_bench.objectives.sentence_pairs import NO_DOCUMENTS
 from seq2seq_bench.onednn_linear import use_onednn_linear
@@ -183,6 +184,8 @@ def build(cfg: DictConfig) -> Run:
         use_fast_dropout(model.model)
     if cfg.get("onednn_linear", False):  # training steps only (onednn_linear.py)
         use_onednn_linear(model.model)
+    if cfg.get("padding_free", False):  # teacher forcing on real tokens only (packing.py)
+        use_padding_free(model.model)
     datamodule.setup("fit")
     cache = encoder_cache(cfg, objective, datamodule, tokenizers, model.model)
     module = Seq2SeqModule(

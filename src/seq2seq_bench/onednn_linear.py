@@ -38,6 +38,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from seq2seq_bench.module_swap import swap_modules
+from seq2seq_bench.types import ROW_MULTIPLE
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,6 @@ log = logging.getLogger(__name__)
 def available() -> bool:
     """Whether this torch build has oneDNN and its linear op (CPU wheels do)."""
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-
-
-ROW_MULTIPLE = 64
 
 
 def onednn_linear(

@@ -37,6 +37,8 @@ from transformers import initialization as init
 from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache
 from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPast, Seq2SeqLMOutput
 
+from seq2seq_bench.models.packing import Packing, is_right_padded
+
 # The name of the cache field in model outputs: "cache" from transformers 5.24, "past_key_values"
 # before. generate() carries the cache from one step to the next under this name.
 CACHE_FIELD = "cache" if "cache" in Seq2SeqLMOutput.__dataclass_fields__ else "past_key_values"
@@ -140,16 +142,27 @@ class _Attention(nn.Module):
         self.layer_idx = layer_idx
         self.out_proj = nn.Linear(config.d_model, config.d_model)
 
-    def _heads(self, x: Tensor, n: int) -> tuple[Tensor, ...]:
-        """Split a fused projection (B, T, n * D) into n views of shape (B, H, T, Dh) without copying."""
+    def _heads(self, x: Tensor, n: int, packing: Packing | None) -> tuple[Tensor, ...]:
+        """Split a fused projection (B, T, n * D), or its packed rows (N, n * D), into n views
+        of shape (B, H, T, Dh)."""
+        if packing is not None:
+            x = packing.unpack(x)
         b, t, _ = x.shape
         return x.view(b, t, n, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
 
     def _attend(
-        self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, is_causal: bool
+        self,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        mask: Tensor | None,
+        is_causal: bool,
+        packing: Packing | None,
     ) -> Tensor:
         dropout = self.dropout if self.training else 0.0
         out = attention(q, k, v, mask, dropout, is_causal)
+        if packing is not None:
+            return self.out_proj(packing.pack_heads(out))
         b, _, t, _ = out.shape
         return self.out_proj(out.transpose(1, 2).reshape(b, t, -1))
 
@@ -181,11 +194,12 @@ class SelfAttention(_Attention):
         mask: Tensor | None = None,
         is_causal: bool = False,
         cache: Cache | None = None,
+        packing: Packing | None = None,
     ) -> Tensor:
-        q, k, v = self._heads(self.qkv_proj(x), 3)
+        q, k, v = self._heads(self.qkv_proj(x), 3, packing)
         if cache is not None:  # keys/values of earlier steps are appended, so the cache grows by T
             k, v = cache.update(k, v, self.layer_idx)
-        return self._attend(q, k, v, mask, is_causal)
+        return self._attend(q, k, v, mask, is_causal, packing)
 
 
 class CrossAttention(_Attention):
@@ -203,17 +217,19 @@ class CrossAttention(_Attention):
         memory: Tensor,
         mask: Tensor | None = None,
         cache: EncoderDecoderCache | None = None,
+        packing: Packing | None = None,
+        memory_packing: Packing | None = None,
     ) -> Tensor:
-        (q,) = self._heads(self.q_proj(x), 1)
+        (q,) = self._heads(self.q_proj(x), 1, packing)
         if cache is not None and cache.is_updated.get(self.layer_idx):
             layer = cache.cross_attention_cache.layers[self.layer_idx]
             k, v = layer.keys, layer.values
         else:
-            k, v = self._heads(self.kv_proj(memory), 2)
+            k, v = self._heads(self.kv_proj(memory), 2, memory_packing)
             if cache is not None:
                 k, v = cache.cross_attention_cache.update(k, v, self.layer_idx)
                 cache.is_updated[self.layer_idx] = True
-        return self._attend(q, k, v, mask, is_causal=False)
+        return self._attend(q, k, v, mask, False, packing)
 
 
 class FeedForward(nn.Module):
@@ -253,8 +269,10 @@ class EncoderLayer(_Layer):
         self.ffn = FeedForward(config)
         self.ffn_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
 
-    def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
-        x = self._residual(x, self.self_attn_norm, lambda h: self.self_attn(h, mask))
+    def forward(self, x: Tensor, mask: Tensor | None, packing: Packing | None = None) -> Tensor:
+        x = self._residual(
+            x, self.self_attn_norm, lambda h: self.self_attn(h, mask, packing=packing)
+        )
         return self._residual(x, self.ffn_norm, self.ffn)
 
 
@@ -276,13 +294,19 @@ class DecoderLayer(_Layer):
         is_causal: bool,
         memory_mask: Tensor | None,
         cache: EncoderDecoderCache | None,
+        packing: Packing | None = None,
+        memory_packing: Packing | None = None,
     ) -> Tensor:
         self_cache = cache.self_attention_cache if cache is not None else None
         x = self._residual(
-            x, self.self_attn_norm, lambda h: self.self_attn(h, self_mask, is_causal, self_cache)
+            x,
+            self.self_attn_norm,
+            lambda h: self.self_attn(h, self_mask, is_causal, self_cache, packing),
         )
         x = self._residual(
-            x, self.cross_attn_norm, lambda h: self.cross_attn(h, memory, memory_mask, cache)
+            x,
+            self.cross_attn_norm,
+            lambda h: self.cross_attn(h, memory, memory_mask, cache, packing, memory_packing),
         )
         return self._residual(x, self.ffn_norm, self.ffn)
 
@@ -356,16 +380,23 @@ class TransformerEncoder(_Stack):
         return_dict: bool | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
+        packing: Packing | None = None,
     ) -> BaseModelOutput:
         """The three flags are what ``generate()`` sends every encoder; the output is always a
-        ``BaseModelOutput`` without attentions or hidden states, so asking for them is an error."""
+        ``BaseModelOutput`` without attentions or hidden states, so asking for them is an error.
+        ``packing`` (of ``attention_mask``): the layers run on the real tokens only
+        (packing.py), and the output is padded again, with zeros where the input is padding."""
         if output_attentions or output_hidden_states:
             raise NotImplementedError("this Transformer returns no attentions or hidden states")
-        x = self.embed(input_ids, torch.arange(input_ids.shape[1], device=input_ids.device))
+        if packing is None:
+            x = self.embed(input_ids, torch.arange(input_ids.shape[1], device=input_ids.device))
+        else:
+            x = self.embed(packing.pack(input_ids), packing.columns)
         mask = padding_mask(attention_mask)
         for layer in self.layers:
-            x = layer(x, mask)
-        return BaseModelOutput(last_hidden_state=self.final_norm(x))
+            x = layer(x, mask, packing)
+        x = self.final_norm(x)
+        return BaseModelOutput(last_hidden_state=x if packing is None else packing.unpack(x))
 
 
 class TransformerDecoder(_Stack):
@@ -379,16 +410,28 @@ class TransformerDecoder(_Stack):
         encoder_attention_mask: Tensor | None = None,
         attention_mask: Tensor | None = None,
         cache: EncoderDecoderCache | None = None,
+        packing: Packing | None = None,
+        memory_packing: Packing | None = None,
     ) -> BaseModelOutputWithPast:
+        """``packing`` (of right-padded targets, teacher forcing without a cache): the layers
+        run on the real target tokens only, and the output is their packed rows (N, d).
+        ``memory_packing`` (of ``encoder_attention_mask``): the cross-attention keys and
+        values are projected from the encoder's real tokens only."""
         q_len = input_ids.shape[1]
         past_len = cache.get_seq_length() if cache is not None else 0
-        # New tokens continue where the cache ends, so cached and full decoding see equal positions.
-        positions = torch.arange(past_len, past_len + q_len, device=input_ids.device)
-        x = self.embed(input_ids, positions)
+        if packing is None:
+            # New tokens continue where the cache ends: cached and full decoding see equal positions.
+            positions = torch.arange(past_len, past_len + q_len, device=input_ids.device)
+            x = self.embed(input_ids, positions)
+        else:
+            x = self.embed(packing.pack(input_ids), packing.columns)
         self_mask, is_causal = causal_mask(q_len, past_len, attention_mask, input_ids.device)
         memory_mask = padding_mask(encoder_attention_mask)
+        memory = encoder_hidden_states
+        if memory_packing is not None:
+            memory = memory_packing.pack(encoder_hidden_states)
         for layer in self.layers:
-            x = layer(x, encoder_hidden_states, self_mask, is_causal, memory_mask, cache)
+            x = layer(x, memory, self_mask, is_causal, memory_mask, cache, packing, memory_packing)
         return BaseModelOutputWithPast(last_hidden_state=self.final_norm(x), **{CACHE_FIELD: cache})
 
 
@@ -403,6 +446,10 @@ class TransformerForSeq2Seq(PreTrainedModel, GenerationMixin):
     # forward() takes **legacy (cache_position from older generate()): without this, Hugging
     # Face's Trainer reads any **kwargs as "accepts num_items_in_batch" and passes it
     accepts_loss_kwargs = False
+    # Set by `packing.use_padding_free` (train.yaml's padding_free): teacher forcing told where
+    # the target padding is (decoder_attention_mask, which the objectives then pass) runs its
+    # layers on the real tokens only. Off, every call runs the padded layout.
+    trains_padding_free = False
     _no_split_modules = ["EncoderLayer", "DecoderLayer"]
     # transformers 5: {target: source}. Only applied when config.tie_word_embeddings is True; then
     # the three are one Parameter and only ``shared.weight`` is written to the checkpoint.
@@ -519,8 +566,16 @@ class TransformerForSeq2Seq(PreTrainedModel, GenerationMixin):
         if use_cache is None:  # a cache only pays off when decoding step by step
             use_cache = past is not None or (self.config.use_cache and not self.training)
 
+        # Teacher forcing told where the targets' padding is runs on real tokens (packing.py).
+        source = target = None
+        decoder_mask = decoder_attention_mask
+        if self.trains_padding_free and not use_cache and decoder_attention_mask is not None:
+            source = Packing.of(attention_mask) if attention_mask is not None else None
+            if is_right_padded(decoder_attention_mask):
+                target = Packing.of(decoder_attention_mask)
+                decoder_mask = None  # causality alone keeps real tokens off the padding after them
         if encoder_outputs is None:
-            encoder_outputs = self.encoder(input_ids, attention_mask)
+            encoder_outputs = self.encoder(input_ids, attention_mask, packing=source)
         elif not isinstance(encoder_outputs, BaseModelOutput):
             encoder_outputs = BaseModelOutput(last_hidden_state=encoder_outputs[0])
 
@@ -532,10 +587,14 @@ class TransformerForSeq2Seq(PreTrainedModel, GenerationMixin):
             decoder_input_ids,
             encoder_outputs.last_hidden_state,
             encoder_attention_mask=attention_mask,
-            attention_mask=decoder_attention_mask,
+            attention_mask=decoder_mask,
             cache=cache,
+            packing=target,
+            memory_packing=source,
         )
         logits = self.lm_head(decoded.last_hidden_state)
+        if target is not None:
+            logits = target.unpack(logits)  # zeros where the target is padding
 
         loss = None
         if labels is not None:

@@ -20,6 +20,16 @@ from seq2seq_bench.objectives.smoothed_loss import smoothed_cross_entropy
 from seq2seq_bench.types import LABEL_PAD, Example, Tokenizers
 
 
+def decoder_padding_mask(labels: torch.Tensor) -> torch.Tensor:
+    """The decoder positions up to each row's last scored label: where a teacher-forced
+    decoder reads real input. A label ignored inside a row (a masked-language-model target)
+    still has its input token in the decoder's context, so only the tail is padding."""
+    scored = (labels != LABEL_PAD).int()
+    width = labels.shape[1]
+    past_last = torch.where(scored.any(1), width - scored.flip(1).argmax(1), 0)
+    return torch.arange(width, device=labels.device) < past_last[:, None]
+
+
 def token_ids(
     tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int
 ) -> list[list[int]]:
@@ -92,12 +102,18 @@ class Objective(ABC):
         """What the model is called with. The decoder reads the labels shifted right behind
         its start token (teacher forcing, as the model itself would shift them); the labels
         are not passed, so the model computes no loss of its own: `loss` below is the one
-        trained, and a second cross-entropy per step would be wasted work."""
-        return {
+        trained, and a second cross-entropy per step would be wasted work.
+
+        A model that skips padding (`trains_padding_free`, our Transformer: packing.py) is
+        told where the decoder's padding starts; other models keep their own decoder path."""
+        inputs = {
             "input_ids": batch["input_ids"],
             "attention_mask": batch["attention_mask"],
             "decoder_input_ids": model.prepare_decoder_input_ids_from_labels(batch["labels"]),
         }
+        if getattr(model, "trains_padding_free", False):
+            inputs["decoder_attention_mask"] = decoder_padding_mask(batch["labels"])
+        return inputs
 
     def scored_labels(self, output: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The labels the output's logits are scored against (loss, accuracy, perplexity)."""

@@ -14,13 +14,13 @@ import torch.nn.functional as F
 
 from seq2seq_bench.build import build
 from seq2seq_bench.models.packing import Packing, is_right_padded, use_padding_free
-from seq2seq_bench.models.transformer import TransformerConfig, TransformerForSeq2Seq
+from seq2seq_bench.models.transformer import TransformerForSeq2Seq
 from seq2seq_bench.objectives.base import decoder_padding_mask
 from seq2seq_bench.types import LABEL_PAD, ROW_MULTIPLE
 
 from .conftest import TINY, compose_config
+from .test_transformer_model import VOCAB, tiny_config
 
-VOCAB = 50
 SOURCE_LENGTHS = [10, 3, 5, 1, 7, 2, 8, 4] * 3  # 24 sources of width 10: 120 of 240 real
 TARGET_LENGTHS = [7, 6, 6, 4, 5, 5, 3, 9] * 3  # 24 targets of width 9: 135 of 216 real
 SOURCE_ROWS, TARGET_ROWS = 24 * 10, 24 * 9  # what every linear sees in the padded layout
@@ -47,17 +47,7 @@ def batch() -> dict[str, torch.Tensor]:
 
 def model(norm_first: bool = True) -> TransformerForSeq2Seq:
     torch.manual_seed(0)
-    config = TransformerConfig(
-        vocab_size=VOCAB,
-        d_model=32,
-        encoder_layers=2,
-        decoder_layers=2,
-        num_heads=4,
-        d_ff=64,
-        dropout=0.0,
-        norm_first=norm_first,
-        tie_word_embeddings=False,
-    )
+    config = tiny_config(norm_first=norm_first, tie_word_embeddings=False)
     return TransformerForSeq2Seq(config).train()
 
 

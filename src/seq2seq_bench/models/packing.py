@@ -11,6 +11,11 @@ float rounding (`tests/test_transformer_model.py` pins logits and gradients).
 
 The rows are picked with `index_select` / `index_copy`, whose backwards are the other one:
 two memory-bound copies per attention against GEMMs that shrink by the padding fraction.
+Paired step times on Tatoeba batches (source side 0.85-0.86 real, target 0.97): 1.05-1.10x
+for transformer_base, 1.06-1.07x for transformer_big (`make bench ARGS=trainers`, the
+`ours_padded` row). The cost is memory: the packed row count changes from batch to batch,
+and the oneDNN linear keeps state per row count (bounded: multiples of 64), so a
+transformer_base epoch at 4,096 tokens peaked at 3.08 GB against 2.15 GB padded.
 """
 
 from __future__ import annotations

@@ -13,10 +13,10 @@ import torch
 import torch.nn.functional as F
 
 from seq2seq_bench.build import build
-from seq2seq_bench.models.packing import Packing, is_right_padded, use_padding_free
+from seq2seq_bench.models.packing import ROW_MULTIPLE, Packing, is_right_padded, use_padding_free
 from seq2seq_bench.models.transformer import TransformerForSeq2Seq
 from seq2seq_bench.objectives.base import decoder_padding_mask
-from seq2seq_bench.types import LABEL_PAD, ROW_MULTIPLE
+from seq2seq_bench.types import LABEL_PAD
 
 from .conftest import TINY, compose_config
 from .test_transformer_model import VOCAB, tiny_config

@@ -37,8 +37,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from seq2seq_bench.models.packing import ROW_MULTIPLE
 from seq2seq_bench.module_swap import swap_modules
-from seq2seq_bench.types import ROW_MULTIPLE
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,6 @@ from transformers import PreTrainedTokenizerBase
 #: the label id that losses and metrics ignore (padding, and positions not predicted)
 LABEL_PAD = -100
 
-#: the row counts fp32 CPU training products run at: the oneDNN linear pads its input's rows
-#: to a multiple of it (onednn_linear.py: its per-shape memory stays bounded), and padding-free
-#: batches are topped up to one (models/packing.py), so that the linear has nothing to pad
-ROW_MULTIPLE = 64
-
 
 @dataclass(frozen=True)
 class Example:

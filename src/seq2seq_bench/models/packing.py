@@ -25,9 +25,13 @@ import logging
 import torch
 from torch import Tensor, nn
 
-from seq2seq_bench.types import ROW_MULTIPLE
-
 log = logging.getLogger(__name__)
+
+# The row counts fp32 CPU training products run at: the oneDNN linear pads its input's rows
+# to a multiple of it (onednn_linear.py: its per-shape memory stays bounded), and packed
+# batches are topped up to one, so that the linear has nothing to pad. Kept here because
+# this module imports nothing of ours: an export carries it beside transformer.py.
+ROW_MULTIPLE = 64
 
 
 class Packing:

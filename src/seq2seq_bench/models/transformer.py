@@ -37,7 +37,8 @@ from transformers import initialization as init
 from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache
 from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPast, Seq2SeqLMOutput
 
-from seq2seq_bench.models.packing import Packing, is_right_padded
+# relative: `save_pretrained` copies relatively imported files into an export with this one
+from .packing import Packing, is_right_padded
 
 # The name of the cache field in model outputs: "cache" from transformers 5.24, "past_key_values"
 # before. generate() carries the cache from one step to the next under this name.

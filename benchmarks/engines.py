@@ -34,6 +34,9 @@ DECODINGS = {
     "beam4": Decoding(num_beams=4, max_new_tokens=128, early_stopping=True),
 }
 ENGINES = ("torch", "ctranslate2 float32", "ctranslate2 int8")
+# one decoding of the 337 test sentences takes 1-3 s: on a shared host a single slow second
+# moves a ratio by 0.5 (beam 4 int8 read 3.01x, then 2.46x), so the median takes 7
+REPETITIONS = 7
 
 
 def trained_run(work: Path) -> Path:
@@ -46,7 +49,7 @@ def trained_run(work: Path) -> Path:
     return out
 
 
-def measure(repetitions: int = 3) -> dict[str, Any]:
+def measure(repetitions: int = REPETITIONS) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="s2s-engines-") as work:
         run = trained_run(Path(work))
         loaded = load(run)
@@ -92,6 +95,7 @@ def measure(repetitions: int = 3) -> dict[str, Any]:
             "run": str(run) if os.environ.get("S2S_BENCH_RUN") else "the sample run",
             "sentences": len(evalset.sources),
             "threads": torch.get_num_threads(),
+            "repetitions": repetitions,
             "rows": rows,
             "other_cpu_percent": {"median": statistics.median(other_cpu), "max": max(other_cpu)},
         }

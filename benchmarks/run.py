@@ -99,7 +99,8 @@ def bench_throughput(meta: dict) -> None:
     lines = [
         "# Training throughput: ours vs torch.nn.Transformer (same shape, same batches)",
         "",
-        f"{meta['date']}, torch {meta['torch']}, {meta['threads']} threads, {meta['machine']}",
+        f"{meta['date']}, torch {meta['torch']}, {meta['threads']} threads, {meta['machine']}, "
+        f"commit {str(meta['commit'])[:8]}",
         "",
         "| model | params | ours (target tok/s) | nn.Transformer (tok/s) | ratio |",
         "| --- | ---: | ---: | ---: | ---: |",
@@ -116,7 +117,8 @@ def bench_objectives(meta: dict) -> None:
     lines = [
         "# Objective encoding speed: pairs/s vs translation encoding (same pairs, 1 process)",
         "",
-        f"{meta['date']}, torch {meta['torch']}, {meta['machine']}; the embedded sample "
+        f"{meta['date']}, torch {meta['torch']}, {meta['machine']}, commit "
+        f"{str(meta['commit'])[:8]}; the embedded sample "
         "(6,998 pairs), 512-pair chunks as in the training stream, best of 3",
         "",
         "| objective | pairs/s | ratio to translation |",
@@ -159,7 +161,7 @@ def bench_engines(meta: dict) -> None:
         "",
         f"{meta['date']}, {result['threads']} threads, {meta['machine']}, commit "
         f"{str(meta['commit'])[:8]}; {result['run']}, its test split ({result['sentences']} "
-        "sentences); 3 interleaved repetitions, median (min-max)",
+        f"sentences); {result['repetitions']} interleaved repetitions, median (min-max)",
         "",
         "| decoding / engine | sentences/s | ratio to torch | identical to torch | BLEU |",
         "| --- | ---: | ---: | ---: | ---: |",

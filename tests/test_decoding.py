@@ -9,7 +9,17 @@ import pytest
 import torch
 
 from seq2seq_bench.checkpoint import LoadedModel, load
-from seq2seq_bench.decoding import Decoding, DecodingError, batches, sequence_scores, translate
+from seq2seq_bench.decoding import (
+    GENERATE_BATCH_SIZE,
+    Decoding,
+    DecodingError,
+    ExternalEngine,
+    Hypothesis,
+    batch_size_for,
+    batches,
+    sequence_scores,
+    translate,
+)
 from seq2seq_bench.types import Tokenizers
 
 from .backbone_helpers import BACKBONES
@@ -87,6 +97,44 @@ def test_batches_are_length_sorted_within_budget_and_cover_every_index() -> None
     flat = [lengths[i] for b in cut for i in b]
     assert flat == sorted(flat, reverse=True)
     assert list(batches([500, 3], batch_size=8, max_tokens=100, width=1)) == [[0], [1]]
+
+
+def test_without_batch_size_only_max_tokens_bounds_a_batch() -> None:
+    lengths = [10] * 100
+    assert [len(b) for b in batches(lengths, None, max_tokens=400, width=4)] == [10] * 10
+    assert [len(b) for b in batches(lengths, None, max_tokens=10_000, width=1)] == [100]
+
+
+class Engine(ExternalEngine):
+    """An engine that records the batch sizes it is given and echoes nothing."""
+
+    device = torch.device("cpu")
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def decode(self, input_ids, attention_mask, decoding, scores=False) -> list[list[Hypothesis]]:
+        self.sizes.append(len(input_ids))
+        return [[Hypothesis("x")] for _ in input_ids]
+
+
+def test_the_batch_size_is_the_users_else_the_engines_own(loaded: LoadedModel) -> None:
+    assert batch_size_for(loaded.model, None) == GENERATE_BATCH_SIZE
+    assert batch_size_for(loaded.model, 5) == 5
+    engine = Engine()
+    assert batch_size_for(engine, None) is None and batch_size_for(engine, 7) == 7
+    sentences = ["a b c"] * 200
+    translate(engine, loaded.tokenizers, sentences, Decoding(), max_tokens=10**6)
+    assert engine.sizes == [200]  # an engine without a batch size: max_tokens alone
+    engine.sizes.clear()
+    translate(engine, loaded.tokenizers, sentences, Decoding(), batch_size=64)
+    assert engine.sizes == [64, 64, 64, 8]
+
+
+@pytest.mark.parametrize(("option", "value"), [("batch_size", 0), ("max_tokens", 0)])
+def test_batch_limits_below_one_are_refused(loaded: LoadedModel, option: str, value: int) -> None:
+    with pytest.raises(DecodingError, match=f"{option}={value}"):
+        run(loaded, SOURCES, Decoding(), **{option: value})
 
 
 def reference_greedy(loaded: LoadedModel, source: str, max_new_tokens: int) -> str:

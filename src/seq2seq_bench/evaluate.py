@@ -45,7 +45,7 @@ from seq2seq_bench.cli import (
 )
 from seq2seq_bench.data.evalset import EvalSet, eval_sets
 from seq2seq_bench.data.split import split_of
-from seq2seq_bench.decoding import Decoding, translate
+from seq2seq_bench.decoding import Decoding, batch_size_for, translate
 from seq2seq_bench.environment import describe_environment
 from seq2seq_bench.metrics import score_set
 from seq2seq_bench.rundir import RunDir, predictions_name, write_predictions
@@ -186,7 +186,7 @@ def evaluate(cfg: DictConfig, data_choice: str | None = None) -> dict[str, Any]:
         "engine": cfg.engine,
         "compute_type": cfg.compute_type if cfg.engine == "ctranslate2" else None,
         "dtype": cfg.dtype,
-        "batch_size": cfg.batch_size,
+        "batch_size": batch_size_for(model, cfg.batch_size),
         "max_tokens": cfg.max_tokens,
         "environment": describe_environment(model.device),
         "output_dir": str(out),

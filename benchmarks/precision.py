@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import json
-import platform
 import statistics
 import sys
 import tempfile
@@ -28,7 +27,7 @@ import torch
 
 from benchmarks.jobs import json_job
 from benchmarks.trainers import MODELS, config, run_ours
-from seq2seq_bench.environment import matmul_peak_gflops
+from seq2seq_bench.environment import cpu_name, matmul_peak_gflops
 
 PRECISIONS = {"32-true": torch.float32, "bf16-mixed": torch.bfloat16}
 # accelerator -> model -> (data.max_tokens, steps); a GPU step on 2,048 tokens is mostly
@@ -62,15 +61,9 @@ def cpu_facts() -> tuple[str, list[str]]:
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        return platform.processor() or platform.machine(), []
-    field = {
-        line.split(":")[0].strip(): line.split(":", 1)[1].strip()
-        for line in reversed(lines)
-        if ":" in line
-    }
-    flags = field.get("flags", "").split()
-    name = field.get("model name") or platform.machine()
-    return name, sorted(f for f in flags if "bf16" in f or f.startswith("amx"))
+        lines = []
+    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
+    return cpu_name(), sorted(f for f in flags if "bf16" in f or f.startswith("amx"))
 
 
 def measure(repetitions: int = 2) -> dict[str, Any]:

@@ -49,6 +49,21 @@ def git_state(root: Path = PROJECT_ROOT) -> dict[str, Any]:
     return {"commit": commit, "dirty": None if changes is None else bool(changes)}
 
 
+def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name ("AMD EPYC"), where `platform.processor()` gives only the
+    architecture on Linux ("x86_64"): two hosts of one architecture can differ 2x in matmul
+    speed and in int8 and bf16 instructions, so a figure names the model it ran on."""
+    try:
+        lines = cpuinfo.read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and value.strip():
+            return value.strip()
+    return platform.processor() or platform.machine()
+
+
 def describe_environment(
     device: torch.device | str | None = None,
     code: dict[str, Any] | None = None,
@@ -63,7 +78,7 @@ def describe_environment(
     if device.type == "cuda":
         device_name = torch.cuda.get_device_name(device)
     else:
-        device_name = platform.processor() or platform.machine()
+        device_name = cpu_name()
     return {
         "python": platform.python_version(),
         **{package: package_version(package) for package in PACKAGES},

@@ -27,7 +27,7 @@ import torch
 
 from benchmarks.jobs import json_job
 from benchmarks.trainers import MODELS, config, run_ours
-from seq2seq_bench.environment import cpu_name, matmul_peak_gflops
+from seq2seq_bench.environment import cpu_facts, cpu_name, matmul_peak_gflops
 
 PRECISIONS = {"32-true": torch.float32, "bf16-mixed": torch.bfloat16}
 # accelerator -> model -> (data.max_tokens, steps); a GPU step on 2,048 tokens is mostly
@@ -55,15 +55,10 @@ def one(model: str, precision: str, steps: int, max_tokens: int, accelerator: st
     return row
 
 
-def cpu_facts() -> tuple[str, list[str]]:
-    """The CPU's model name and its bf16-related instruction sets (Linux), which decide
-    whether bf16 is fast here."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        lines = []
-    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
-    return cpu_name(), sorted(f for f in flags if "bf16" in f or f.startswith("amx"))
+def bf16_flags() -> list[str]:
+    """The CPU's bf16-related instruction sets (Linux), which decide whether bf16 is fast."""
+    flags = cpu_facts().get("flags", "").split()
+    return sorted(f for f in flags if "bf16" in f or f.startswith("amx"))
 
 
 def measure(repetitions: int = 2) -> dict[str, Any]:
@@ -93,11 +88,10 @@ def measure(repetitions: int = 2) -> dict[str, Any]:
                     r.get("peak_gpu_memory_gb", r["peak_rss_mb"] / 1024) for r in rs
                 ),
             }
-    cpu, flags = cpu_facts()
     return {
         "accelerator": accelerator,
-        "device": torch.cuda.get_device_name(0) if accelerator == "gpu" else cpu,
-        "cpu_bf16_flags": flags,
+        "device": torch.cuda.get_device_name(0) if accelerator == "gpu" else cpu_name(),
+        "cpu_bf16_flags": bf16_flags(),
         "budgets": {
             m: {"max_tokens": b[0], "steps": b[1]} for m, b in BUDGETS[accelerator].items()
         },

@@ -154,6 +154,10 @@ def transformers_spec(model: PreTrainedModel, tokenizers: Tokenizers) -> Any:
 class CTranslate2Model(ExternalEngine):
     """A converted model that `decoding.decode_batch` decodes with instead of `generate()`."""
 
+    # CTranslate2 drops a finished sentence from its batch, so larger batches pay: only
+    # max_tokens bounds them unless the user gives batch_size (decoding.batch_size_for)
+    batch_size = None
+
     def __init__(
         self,
         model: PreTrainedModel,

@@ -147,8 +147,7 @@ class ExternalEngine(ABC):
     the same padded source ids and decoding settings and gives the same hypotheses."""
 
     device: torch.device
-    # sentences per batch when the user gives none; None: max_tokens alone bounds a batch
-    # (CTranslate2 drops a finished sentence from its batch, so larger batches pay there)
+    # sentences per batch when the user gives none (batch_size_for); None: max_tokens alone
     batch_size: int | None = None
 
     @abstractmethod
